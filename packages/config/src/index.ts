@@ -1,0 +1,3 @@
+export * from './env.js';
+export * from './errors.js';
+export * from './plans.js';

@@ -1,0 +1,92 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * How a connection behaves when Redis is down:
+ * - `producer`: fail fast (no offline queue, one retry) so the ingress can answer 503 and
+ *   Stripe retries, instead of holding requests open.
+ * - `worker`: BullMQ workers and blocking connections must never give up on a command
+ *   (`maxRetriesPerRequest: null`, as BullMQ requires); they reconnect forever.
+ * - `cache`: reads fall back to Postgres, so commands fail fast like a producer's.
+ */
+export type RedisRole = 'producer' | 'worker' | 'cache';
+
+export interface CreateRedisOptions {
+  role: RedisRole;
+  /** Per-command timeout for fail-fast roles, in ms. */
+  commandTimeoutMs?: number;
+  connectionName?: string;
+}
+
+const reconnectDelay = (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 2_000);
+
+export function redisOptions(options: CreateRedisOptions): RedisOptions {
+  const failFast = options.role !== 'worker';
+  return {
+    connectionName: options.connectionName,
+    maxRetriesPerRequest: failFast ? 1 : null,
+    enableOfflineQueue: !failFast,
+    connectTimeout: 2_000,
+    commandTimeout: failFast ? (options.commandTimeoutMs ?? 2_000) : undefined,
+    retryStrategy: reconnectDelay,
+    // Fail-fast clients must answer "not ready" straight away instead of waiting for a
+    // connection; they are created eagerly so the first request does not pay the handshake.
+    lazyConnect: false,
+  };
+}
+
+/**
+ * Creates an ioredis client for `url`. A `redis+cluster://host:port,host:port` style is not
+ * used: set REDIS_CLUSTER_NODES instead (see createRedisCluster) when running on a cluster.
+ */
+export function createRedis(url: string, options: CreateRedisOptions): Redis {
+  return new Redis(url, redisOptions(options));
+}
+
+/** A Redis Cluster client; queue keys must be hash-tagged through REDIS_PREFIX, e.g. `{billing}`. */
+export function createRedisCluster(nodes: string[], options: CreateRedisOptions): Cluster {
+  const base = redisOptions(options);
+  return new Cluster(
+    nodes.map((node) => {
+      const url = new URL(node.includes('://') ? node : `redis://${node}`);
+      return { host: url.hostname, port: Number(url.port || 6379) };
+    }),
+    {
+      redisOptions: base,
+      enableOfflineQueue: base.enableOfflineQueue,
+      maxRedirections: 16,
+      clusterRetryStrategy: reconnectDelay,
+    },
+  );
+}
+
+export type RedisClient = Redis | Cluster;
+
+/** Resolves when the client is ready, or rejects after `timeoutMs`. */
+export async function waitReady(client: RedisClient, timeoutMs = 5_000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`redis not ready after ${timeoutMs} ms (status ${client.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+    };
+    client.on('ready', onReady);
+  });
+}
+
+/** Closes a client, falling back to disconnect if QUIT cannot be sent. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,43 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: fast unit tests (colocated *.test.ts) and integration tests (*.int.test.ts)
+// against real Postgres and Redis. Each integration file gets its own database and Redis
+// prefix (@billing/testing), so files run in parallel. Fault drills (*.fault.test.ts) stop and
+// start their own servers and run separately: `npm run test:faults`.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['{apps,packages}/*/src/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', '**/*.fault.test.ts', '**/node_modules/**'],
+          env: { NODE_ENV: 'test' },
+        },
+      },
+      {
+        test: {
+          name: 'int',
+          include: ['{apps,packages}/*/{src,test}/**/*.int.test.ts'],
+          exclude: ['**/node_modules/**'],
+          globalSetup: ['packages/testing/src/global-setup.ts'],
+          env: { NODE_ENV: 'test' },
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.fault.test.ts', '{apps,packages}/*/test/**/*.fault.test.ts'],
+          exclude: ['**/node_modules/**'],
+          globalSetup: ['packages/testing/src/global-setup.ts'],
+          env: { NODE_ENV: 'test' },
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
