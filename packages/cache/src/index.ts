@@ -1,0 +1,2 @@
+export * from './invalidate.js';
+export * from './keys.js';
