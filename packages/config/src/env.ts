@@ -36,7 +36,12 @@ export function loadOrExit<T>(load: () => T): T {
 
 /** A TCP port, given as a decimal string. */
 export const port = (fallback: number) =>
-  z.coerce.number().int().min(0, 'must be a port number').max(65535, 'must be a port number').default(fallback);
+  z.coerce
+    .number()
+    .int()
+    .min(0, 'must be a port number')
+    .max(65535, 'must be a port number')
+    .default(fallback);
 
 export const positiveInt = (fallback: number) =>
   z.coerce.number().int('must be an integer').positive('must be positive').default(fallback);
@@ -46,7 +51,9 @@ export const flag = (fallback: boolean) =>
   z
     .enum(['true', 'false', '1', '0', ''], { message: 'must be true or false' })
     .optional()
-    .transform((value) => (value === undefined || value === '' ? fallback : value === 'true' || value === '1'));
+    .transform((value) =>
+      value === undefined || value === '' ? fallback : value === 'true' || value === '1',
+    );
 
 const url = (protocols: string[], label: string) =>
   z.string().refine((value) => {
@@ -79,7 +86,8 @@ export const redisEnvSchema = z.object({
     .default('billing'),
 });
 export type RedisEnv = z.infer<typeof redisEnvSchema>;
-export const redisEnv = (env: Env = processEnv()): RedisEnv => parseEnv(redisEnvSchema, env, 'redis');
+export const redisEnv = (env: Env = processEnv()): RedisEnv =>
+  parseEnv(redisEnvSchema, env, 'redis');
 
 /** Secrets have no default in production; elsewhere a development-only value keeps `npm start` working. */
 const secretList = (name: string, production: boolean, devDefault: string) =>
@@ -109,8 +117,13 @@ export const stripeEnvSchema = (production: boolean) =>
   z.object({
     /** Empty outside production means "use the bundled Stripe simulator / fake server". */
     STRIPE_SECRET_KEY: production
-      ? z.string({ message: 'STRIPE_SECRET_KEY is required in production' }).regex(/^(sk|rk)_/, 'must be a Stripe secret or restricted key')
-      : z.string().regex(/^(sk|rk)_/, 'must be a Stripe secret or restricted key').optional(),
+      ? z
+          .string({ message: 'STRIPE_SECRET_KEY is required in production' })
+          .regex(/^(sk|rk)_/, 'must be a Stripe secret or restricted key')
+      : z
+          .string()
+          .regex(/^(sk|rk)_/, 'must be a Stripe secret or restricted key')
+          .optional(),
     STRIPE_WEBHOOK_SECRETS: secretList('STRIPE_WEBHOOK_SECRETS', production, DEV_WEBHOOK_SECRET),
     STRIPE_WEBHOOK_TOLERANCE_SECONDS: positiveInt(300),
     /** Points the Stripe client elsewhere (a simulator, a proxy), e.g. http://127.0.0.1:12111. */
@@ -123,7 +136,9 @@ export const stripeEnv = (env: Env = processEnv()): StripeEnv =>
 export const serviceTokenSchema = (production: boolean) =>
   z.object({
     BILLING_SERVICE_TOKEN: production
-      ? z.string({ message: 'BILLING_SERVICE_TOKEN is required in production' }).min(24, 'must be at least 24 characters')
+      ? z
+          .string({ message: 'BILLING_SERVICE_TOKEN is required in production' })
+          .min(24, 'must be at least 24 characters')
       : z.string().min(8, 'must be at least 8 characters').default('dev-service-token'),
   });
 export const serviceTokenEnv = (env: Env = processEnv()) =>

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ConfigError } from './errors.js';
 import { type Env, parseEnv, processEnv } from './env.js';
+import { ConfigError } from './errors.js';
 
 export const INTERVALS = ['month', 'year'] as const;
 export type Interval = (typeof INTERVALS)[number];
@@ -15,7 +15,9 @@ const metricName = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'metric names are 
 
 export const planSchema = z
   .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'plan ids are lower-case letters, digits, _ and -'),
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'plan ids are lower-case letters, digits, _ and -'),
     name: z.string().min(1).max(100),
     description: z.string().max(500).optional(),
     prices: z.object({ month: priceRef.optional(), year: priceRef.optional() }).strict().optional(),
@@ -32,7 +34,9 @@ export const planCatalogueSchema = z
   .superRefine((catalogue, ctx) => {
     const seen = new Map<string, number>();
     const priceOwners = new Map<string, string>();
-    const free = catalogue.plans.filter((plan) => !plan.prices || Object.keys(plan.prices).length === 0);
+    const free = catalogue.plans.filter(
+      (plan) => !plan.prices || Object.keys(plan.prices).length === 0,
+    );
     if (free.length !== 1) {
       ctx.addIssue({
         code: 'custom',
@@ -43,7 +47,11 @@ export const planCatalogueSchema = z
     catalogue.plans.forEach((plan, index) => {
       const previous = seen.get(plan.id);
       if (previous !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['plans', index, 'id'], message: `duplicate plan id "${plan.id}" (also plans[${previous}])` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['plans', index, 'id'],
+          message: `duplicate plan id "${plan.id}" (also plans[${previous}])`,
+        });
       }
       seen.set(plan.id, index);
       for (const interval of INTERVALS) {
@@ -51,7 +59,11 @@ export const planCatalogueSchema = z
         if (!ref) continue;
         const owner = priceOwners.get(ref);
         if (owner) {
-          ctx.addIssue({ code: 'custom', path: ['plans', index, 'prices', interval], message: `price "${ref}" is already used by plan "${owner}"` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['plans', index, 'prices', interval],
+            message: `price "${ref}" is already used by plan "${owner}"`,
+          });
         }
         priceOwners.set(ref, plan.id);
       }
@@ -64,12 +76,17 @@ export function parsePlanCatalogue(input: unknown, source = 'plan catalogue'): P
   const result = planCatalogueSchema.safeParse(input);
   if (result.success) {
     return {
-      plans: result.data.plans.map((plan, index) => ({ ...plan, sortOrder: plan.sortOrder ?? index })),
+      plans: result.data.plans.map((plan, index) => ({
+        ...plan,
+        sortOrder: plan.sortOrder ?? index,
+      })),
     };
   }
   const issues = result.error.issues.map((issue) => {
     const where = issue.path
-      .map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`))
+      .map((part, i) =>
+        typeof part === 'number' ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
+      )
       .join('');
     const named = describeEntry(input, issue.path);
     return `${where || '(root)'}${named}: ${issue.message}`;
@@ -80,7 +97,9 @@ export function parsePlanCatalogue(input: unknown, source = 'plan catalogue'): P
 function describeEntry(input: unknown, issuePath: PropertyKey[]): string {
   if (issuePath[0] !== 'plans' || typeof issuePath[1] !== 'number') return '';
   const plans = (input as { plans?: unknown[] } | null)?.plans;
-  const entry = Array.isArray(plans) ? (plans[issuePath[1]] as { id?: unknown } | undefined) : undefined;
+  const entry = Array.isArray(plans)
+    ? (plans[issuePath[1]] as { id?: unknown } | undefined)
+    : undefined;
   return entry && typeof entry.id === 'string' ? ` (plan "${entry.id}")` : '';
 }
 
@@ -89,7 +108,9 @@ export const DEFAULT_PLANS_FILE = path.resolve(
   '../../../config/plans.json',
 );
 
-export const plansEnvSchema = z.object({ PLANS_FILE: z.string().min(1).default(DEFAULT_PLANS_FILE) });
+export const plansEnvSchema = z.object({
+  PLANS_FILE: z.string().min(1).default(DEFAULT_PLANS_FILE),
+});
 export const plansEnv = (env: Env = processEnv()) => parseEnv(plansEnvSchema, env, 'plans');
 
 export function loadPlanCatalogue(file: string): PlanCatalogue {
@@ -97,13 +118,17 @@ export function loadPlanCatalogue(file: string): PlanCatalogue {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`PLANS_FILE: cannot read ${file}: ${(error as Error).message}`, ['PLANS_FILE']);
+    throw new ConfigError(`PLANS_FILE: cannot read ${file}: ${(error as Error).message}`, [
+      'PLANS_FILE',
+    ]);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`PLANS_FILE: ${file} is not valid JSON: ${(error as Error).message}`, ['PLANS_FILE']);
+    throw new ConfigError(`PLANS_FILE: ${file} is not valid JSON: ${(error as Error).message}`, [
+      'PLANS_FILE',
+    ]);
   }
   return parsePlanCatalogue(json, `plan catalogue ${file}`);
 }

@@ -56,7 +56,9 @@ const usageRollupPayload = z.object({
 });
 
 const stripeSyncPayload = z.object({
-  resources: z.array(z.enum(['customers', 'products', 'prices', 'subscriptions', 'invoices'])).min(1),
+  resources: z
+    .array(z.enum(['customers', 'products', 'prices', 'subscriptions', 'invoices']))
+    .min(1),
   /** Also enqueue undelivered events (`delivery_success=false`) that webhook_events lacks. */
   fillGaps: z.boolean().default(false),
   trigger: z.enum(['schedule', 'manual']),
@@ -73,7 +75,11 @@ export const jobCatalog = {
   /** A snapshot event (`object: "event"`) from POST /webhooks/stripe. */
   'stripe.event': { queue: QUEUES.stripeEvents, schema: stripeEventPayload, opts: webhookJobOpts },
   /** A thin event (`object: "v2.core.event"`): only ids; the worker fetches what it needs. */
-  'stripe.thin-event': { queue: QUEUES.stripeEvents, schema: stripeEventPayload, opts: webhookJobOpts },
+  'stripe.thin-event': {
+    queue: QUEUES.stripeEvents,
+    schema: stripeEventPayload,
+    opts: webhookJobOpts,
+  },
   'usage.rollup': {
     queue: QUEUES.usageRollup,
     schema: usageRollupPayload,

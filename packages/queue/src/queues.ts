@@ -9,7 +9,9 @@ export interface QueueFactoryOptions {
 }
 
 /** BullMQ options shared by every Queue, Worker and QueueEvents of one deployment. */
-export const bullOptions = (options: QueueFactoryOptions): Pick<QueueOptions, 'connection' | 'prefix'> => ({
+export const bullOptions = (
+  options: QueueFactoryOptions,
+): Pick<QueueOptions, 'connection' | 'prefix'> => ({
   connection: options.connection,
   prefix: options.prefix,
 });

@@ -39,7 +39,9 @@ export function healthRouter(options: HealthOptions): Router {
 
 /** JSON 404 for any route nobody handled. */
 export const notFoundHandler: RequestHandler = (req, res) => {
-  res.status(404).json({ error: { code: 'not_found', message: `no route for ${req.method} ${req.path}` } });
+  res
+    .status(404)
+    .json({ error: { code: 'not_found', message: `no route for ${req.method} ${req.path}` } });
 };
 
 /** Maps AppError and body-parser errors to their status; anything else is a logged 500. */
@@ -50,20 +52,28 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (error instanceof AppError) {
-      res.status(error.status).json({ error: { code: error.code, message: error.message, ...error.details } });
+      res
+        .status(error.status)
+        .json({ error: { code: error.code, message: error.message, ...error.details } });
       return;
     }
     const status = typeof error?.status === 'number' ? error.status : 500;
     if (status === 413 || error?.type === 'entity.too.large') {
-      res.status(413).json({ error: { code: 'payload_too_large', message: 'request body exceeds the size limit' } });
+      res.status(413).json({
+        error: { code: 'payload_too_large', message: 'request body exceeds the size limit' },
+      });
       return;
     }
     if (error?.type === 'entity.parse.failed') {
-      res.status(400).json({ error: { code: 'invalid_json', message: 'request body is not valid JSON' } });
+      res
+        .status(400)
+        .json({ error: { code: 'invalid_json', message: 'request body is not valid JSON' } });
       return;
     }
     if (status >= 400 && status < 500) {
-      res.status(status).json({ error: { code: 'bad_request', message: String(error?.message ?? 'bad request') } });
+      res
+        .status(status)
+        .json({ error: { code: 'bad_request', message: String(error?.message ?? 'bad request') } });
       return;
     }
     logger.error({ err: error, method: req.method, path: req.path }, 'unhandled request error');
@@ -74,7 +84,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 /** Starts listening; resolves with the server once it accepts connections. */
 export function listen(app: express.Express, port: number, host = '0.0.0.0'): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+    const server = app.listen(port, host, (error?: Error) =>
+      error ? reject(error) : resolve(server),
+    );
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
   });

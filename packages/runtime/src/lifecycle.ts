@@ -35,7 +35,10 @@ export function createLifecycle(
           await Promise.race([
             step.run(),
             new Promise((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`timed out after ${stepTimeoutMs} ms`)), stepTimeoutMs);
+              timer = setTimeout(
+                () => reject(new Error(`timed out after ${stepTimeoutMs} ms`)),
+                stepTimeoutMs,
+              );
             }),
           ]);
         } catch (error) {

@@ -32,7 +32,10 @@ const canConnect = (host: string, port: number, timeoutMs = 500) =>
 type Stoppable = { stop(): Promise<unknown> };
 const containers: Stoppable[] = [];
 
-async function startContainers(need: { postgres: boolean; redis: boolean }): Promise<Partial<Services>> {
+async function startContainers(need: {
+  postgres: boolean;
+  redis: boolean;
+}): Promise<Partial<Services>> {
   let tc: typeof import('testcontainers');
   try {
     tc = await import('testcontainers');
@@ -85,13 +88,17 @@ export const withDatabase = (url: string, name: string) => {
 /** Name of the template database for the current migrations: their content hash. */
 export function templateName(): string {
   const hash = createHash('sha256');
-  for (const file of fs.readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith('.sql')).sort()) {
+  for (const file of fs
+    .readdirSync(MIGRATIONS_FOLDER)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()) {
     hash.update(file).update(fs.readFileSync(path.join(MIGRATIONS_FOLDER, file)));
   }
   return `billing_tmpl_${hash.digest('hex').slice(0, 12)}`;
 }
 
-const adminSql = (url: string) => postgres(withDatabase(url, 'postgres'), { max: 1, onnotice: () => {} });
+const adminSql = (url: string) =>
+  postgres(withDatabase(url, 'postgres'), { max: 1, onnotice: () => {} });
 
 /**
  * Creates (once per migration set) a template database with the real migrations applied.
@@ -137,7 +144,8 @@ export async function createTestDatabase(baseUrl: string): Promise<TestDatabase>
         await admin.unsafe(`create database "${name}" template "${template}"`);
         break;
       } catch (error) {
-        if (attempt >= 20 || !/being accessed by other users/.test((error as Error).message)) throw error;
+        if (attempt >= 20 || !/being accessed by other users/.test((error as Error).message))
+          throw error;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -1,5 +1,14 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, index, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  bigserial,
+  index,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 import { timestamptz } from './columns.js';
 
 /**
@@ -28,9 +37,7 @@ export const usageLedger = pgTable(
     // exactly-once ingestion: ON CONFLICT (user_id, idempotency_key) DO NOTHING
     uniqueIndex('usage_ledger_user_key_key').on(t.userId, t.idempotencyKey),
     // usage of a user over a time range (reports, per-day charts)
-    index('usage_ledger_user_time_idx')
-      .on(t.userId, t.occurredAt)
-      .where(sql`${t.quantity} > 0`),
+    index('usage_ledger_user_time_idx').on(t.userId, t.occurredAt).where(sql`${t.quantity} > 0`),
     // "used so far": the live tail of a user's period, rows not yet rolled up; quantity is
     // the last key column so the SUM is an index-only scan
     index('usage_ledger_tail_idx')

@@ -1,8 +1,23 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, index, integer, jsonb, pgEnum, pgTable, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 import { timestamptz } from './columns.js';
 
-export const webhookEventStatus = pgEnum('webhook_event_status', ['received', 'processed', 'ignored', 'failed']);
+export const webhookEventStatus = pgEnum('webhook_event_status', [
+  'received',
+  'processed',
+  'ignored',
+  'failed',
+]);
 export type WebhookEventStatus = (typeof webhookEventStatus.enumValues)[number];
 
 /**

@@ -1,0 +1,2 @@
+-- Runs once when the Postgres container creates its data directory.
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;

@@ -1,0 +1,53 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { useTestServices, withDatabase } from '@billing/testing';
+import postgres from 'postgres';
+import { describe, expect, it } from 'vitest';
+
+const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const services = await useTestServices('migrate');
+const tsx = path.resolve(pkg, '../../node_modules/.bin/tsx');
+
+const runCli = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(tsx, ['src/migrate-cli.ts', ...args], {
+    cwd: pkg,
+    env: { ...process.env, ...env, NODE_ENV: 'test' },
+    encoding: 'utf8',
+  });
+
+describe('migrate CLI', () => {
+  it('creates the database, migrates and seeds the plan catalogue; a re-run is a no-op', async () => {
+    const name = `billing_cli_${Date.now().toString(36)}`;
+    const url = withDatabase(services.databaseUrl, name);
+    const first = runCli({ DATABASE_URL: url }, '--create', '--seed');
+    expect(first.status, first.stderr).toBe(0);
+    expect(runCli({ DATABASE_URL: url }, '--create', '--seed').status).toBe(0);
+    const sql = postgres(url, { max: 1 });
+    try {
+      const plans = await sql`select id, is_free from plans order by sort_order`;
+      expect(plans.map((row) => row.id)).toEqual(['free', 'pro', 'business']);
+      expect(plans[0]?.is_free).toBe(true);
+    } finally {
+      await sql.end();
+      const admin = postgres(withDatabase(services.databaseUrl, 'postgres'), { max: 1 });
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+    }
+  });
+
+  it('exits non-zero when the database cannot be reached', () => {
+    const result = runCli({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/billing' });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/migration failed/);
+  });
+
+  it('stops with a message naming PLANS_FILE when the catalogue is invalid', () => {
+    const result = runCli(
+      { DATABASE_URL: services.databaseUrl, PLANS_FILE: '/nonexistent/plans.json' },
+      '--seed',
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/PLANS_FILE: cannot read/);
+  });
+});

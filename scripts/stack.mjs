@@ -1,0 +1,243 @@
+#!/usr/bin/env node
+// The two README commands in one dependency-free script (it runs before `pnpm install`):
+//   npm start  → install, find or start Postgres + Redis, migrate + seed, start every app
+//   npm test   → install, find or start Postgres + Redis, static checks, the whole suite
+// plus `npm run test:faults` (fault drills) and `npm run simulate -- <scenario>`.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PNPM = ['-y', 'pnpm@12.4.2'];
+const [command = 'start', ...rest] = process.argv.slice(2);
+
+const log = (message) => console.log(`[stack] ${message}`);
+const fail = (message) => {
+  console.error(`[stack] ${message}`);
+  process.exit(1);
+};
+
+function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: 'inherit',
+    env: process.env,
+    ...options,
+  });
+  if (result.error) fail(`${cmd} ${args.join(' ')}: ${result.error.message}`);
+  return result.status ?? 1;
+}
+const pnpm = (...args) => run('npx', [...PNPM, ...args]);
+
+// 1. Dependencies: install when node_modules is missing or older than the lockfile.
+function ensureInstalled() {
+  const marker = path.join(root, 'node_modules/.modules.yaml');
+  const lock = path.join(root, 'pnpm-lock.yaml');
+  const stale = !fs.existsSync(marker) || fs.statSync(marker).mtimeMs < fs.statSync(lock).mtimeMs;
+  if (!stale) return;
+  log('installing dependencies (pnpm 12.4.2, frozen lockfile)');
+  if (pnpm('install', '--frozen-lockfile') !== 0) fail('pnpm install failed');
+}
+
+const answers = (host, port, timeoutMs = 700) =>
+  new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+
+const hostPort = (url, fallbackPort) => {
+  const parsed = new URL(url);
+  return { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || fallbackPort) };
+};
+
+const dockerWorks = () => spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+
+async function waitFor(host, port, what, seconds = 60) {
+  for (let i = 0; i < seconds * 4; i++) {
+    if (await answers(host, port)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  fail(`${what} did not come up on ${host}:${port} within ${seconds} s`);
+}
+
+// 2. Services: DATABASE_URL / REDIS_URL when set, else the local default ports when they
+// answer, else `docker compose up -d postgres redis`, else say exactly what is missing.
+async function ensureServices() {
+  const env = process.env;
+  const found = { postgres: Boolean(env.DATABASE_URL), redis: Boolean(env.REDIS_URL) };
+  if (env.DATABASE_URL) {
+    const { host, port } = hostPort(env.DATABASE_URL, 5432);
+    if (!(await answers(host, port)))
+      fail(`DATABASE_URL is set but nothing answers on ${host}:${port}`);
+  } else if (await answers('127.0.0.1', 5432)) {
+    env.DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/billing';
+    found.postgres = true;
+  }
+  if (env.REDIS_URL) {
+    const { host, port } = hostPort(env.REDIS_URL, 6379);
+    if (!(await answers(host, port)))
+      fail(`REDIS_URL is set but nothing answers on ${host}:${port}`);
+  } else if (await answers('127.0.0.1', 6379)) {
+    env.REDIS_URL = 'redis://127.0.0.1:6379';
+    found.redis = true;
+  }
+  const missing = Object.entries(found)
+    .filter(([, ok]) => !ok)
+    .map(([name]) => name);
+  if (missing.length > 0) {
+    if (!dockerWorks()) {
+      fail(
+        `cannot find ${missing.join(' and ')}. Either install and start PostgreSQL 15+ (port 5432, user postgres) and Redis 7+ (port 6379), ` +
+          'or set DATABASE_URL / REDIS_URL to running servers, or install Docker so `docker compose` can start them.',
+      );
+    }
+    log(`starting ${missing.join(' and ')} with docker compose`);
+    if (run('docker', ['compose', 'up', '-d', '--wait', ...missing]) !== 0)
+      fail('docker compose up failed');
+    if (missing.includes('postgres')) {
+      env.DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:5432/billing';
+      await waitFor('127.0.0.1', 5432, 'postgres');
+    }
+    if (missing.includes('redis')) {
+      env.REDIS_URL = 'redis://127.0.0.1:6379';
+      await waitFor('127.0.0.1', 6379, 'redis');
+    }
+  }
+  log(`postgres: ${redact(env.DATABASE_URL)}  redis: ${redact(env.REDIS_URL)}`);
+}
+
+const redact = (url) => url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
+
+function migrate() {
+  log('creating the database if needed, applying migrations, loading the plan catalogue');
+  const status = run('npx', [
+    ...PNPM,
+    '--filter',
+    '@billing/db',
+    'exec',
+    'tsx',
+    'src/migrate-cli.ts',
+    '--create',
+    '--seed',
+  ]);
+  if (status !== 0) fail('migrations failed (see above)');
+}
+
+// 3. The apps, each its own process; Ctrl-C / SIGTERM stops them all cleanly.
+const APPS = [
+  {
+    name: 'ingress',
+    dir: 'apps/ingress',
+    url: (e) => `http://localhost:${e.INGRESS_PORT ?? 3000}/webhooks/stripe`,
+  },
+  {
+    name: 'worker-webhooks',
+    dir: 'apps/worker-webhooks',
+    url: (e) => `http://localhost:${e.WORKER_WEBHOOKS_PORT ?? 3002}/metrics`,
+  },
+  {
+    name: 'worker-usage',
+    dir: 'apps/worker-usage',
+    url: (e) => `http://localhost:${e.WORKER_USAGE_PORT ?? 3003}/metrics`,
+  },
+  {
+    name: 'api',
+    dir: 'apps/api',
+    url: (e) => `http://localhost:${e.API_PORT ?? 3001}/api/openapi.json`,
+  },
+];
+
+function startApps() {
+  const children = [];
+  const present = APPS.filter((app) => fs.existsSync(path.join(root, app.dir, 'src/main.ts')));
+  for (const app of present) {
+    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), ['src/main.ts'], {
+      cwd: path.join(root, app.dir),
+      env: process.env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(`[stack] ${app.name} exited (${signal ?? code}); stopping everything`);
+        stop(1);
+      }
+    });
+    children.push({ app, child });
+  }
+  let stopping = false;
+  const stop = (code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping apps');
+    for (const { child } of children) child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      for (const { child } of children) child.kill('SIGKILL');
+    }, 15_000);
+    Promise.all(
+      children.map(
+        ({ child }) => new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r))),
+      ),
+    ).then(() => {
+      clearTimeout(timer);
+      process.exit(code);
+    });
+  };
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+  log('running:');
+  for (const { app } of children) console.log(`  ${app.name.padEnd(16)} ${app.url(process.env)}`);
+  log('Ctrl-C stops everything');
+}
+
+async function main() {
+  ensureInstalled();
+  if (command === 'simulate') {
+    process.exit(
+      run('npx', [
+        ...PNPM,
+        '--filter',
+        '@billing/testing',
+        'exec',
+        'tsx',
+        'src/simulator/cli.ts',
+        ...rest,
+      ]),
+    );
+  }
+  await ensureServices();
+  if (command === 'start') {
+    migrate();
+    startApps();
+    return;
+  }
+  if (command === 'test') {
+    log('static checks: types, lint, migrations in step with the schema');
+    if (pnpm('run', 'check') !== 0) fail('static checks failed');
+    log('test suite (unit + integration against real Postgres and Redis)');
+    process.exit(
+      run(
+        path.join(root, 'node_modules/.bin/vitest'),
+        ['run', '--project', 'unit', '--project', 'int', ...rest],
+        { env: { ...process.env, NODE_ENV: 'test' } },
+      ),
+    );
+  }
+  if (command === 'faults') {
+    process.exit(
+      run(path.join(root, 'node_modules/.bin/vitest'), ['run', '--project', 'faults', ...rest], {
+        env: { ...process.env, NODE_ENV: 'test' },
+      }),
+    );
+  }
+  fail(`unknown command ${command}: use start, test, faults or simulate`);
+}
+
+await main();
