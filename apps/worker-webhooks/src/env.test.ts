@@ -1,0 +1,33 @@
+import { ConfigError } from '@billing/config';
+import { describe, expect, it } from 'vitest';
+import { workerEnv } from './env.js';
+
+describe('workerEnv', () => {
+  it('defaults to port 3002, concurrency 8, no re-fetch and tie re-fetch on', () => {
+    const env = workerEnv({});
+    expect(env.WORKER_WEBHOOKS_PORT).toBe(3002);
+    expect(env.WEBHOOK_CONCURRENCY).toBe(8);
+    expect([...env.STRIPE_REFETCH_OBJECTS]).toEqual([]);
+    expect(env.WEBHOOK_REFETCH_ON_TIE).toBe(true);
+  });
+
+  it('reads STRIPE_REFETCH_OBJECTS as a set of object families', () => {
+    const env = workerEnv({ STRIPE_REFETCH_OBJECTS: 'subscription, invoice' });
+    expect([...env.STRIPE_REFETCH_OBJECTS].sort()).toEqual(['invoice', 'subscription']);
+  });
+
+  it('names the variable for an unknown family (tried: STRIPE_REFETCH_OBJECTS=subscriptions)', () => {
+    expect(() => workerEnv({ STRIPE_REFETCH_OBJECTS: 'subscriptions' })).toThrow(ConfigError);
+    expect(() => workerEnv({ STRIPE_REFETCH_OBJECTS: 'subscriptions' })).toThrow(
+      /STRIPE_REFETCH_OBJECTS: unknown object type\(s\) subscriptions/,
+    );
+  });
+
+  it('rejects a zero concurrency (tried: WEBHOOK_CONCURRENCY=0)', () => {
+    expect(() => workerEnv({ WEBHOOK_CONCURRENCY: '0' })).toThrow(/WEBHOOK_CONCURRENCY/);
+  });
+
+  it('requires a Stripe key in production', () => {
+    expect(() => workerEnv({ NODE_ENV: 'production' })).toThrow(/STRIPE_SECRET_KEY/);
+  });
+});

@@ -1,0 +1,40 @@
+import {
+  dbEnvSchema,
+  type Env,
+  flag,
+  isProduction,
+  logEnvSchema,
+  parseEnv,
+  port,
+  positiveInt,
+  processEnv,
+  redisEnvSchema,
+  stripeEnvSchema,
+} from '@billing/config';
+import { refetchObjectsSchema } from '@billing/sync';
+import type { z } from 'zod';
+
+/** Everything the webhook worker reads from the environment, parsed once at start-up. */
+export const workerEnvSchema = (production: boolean) =>
+  dbEnvSchema
+    .extend(redisEnvSchema.shape)
+    .extend(logEnvSchema.shape)
+    .extend(
+      stripeEnvSchema(production).pick({ STRIPE_SECRET_KEY: true, STRIPE_API_BASE: true }).shape,
+    )
+    .extend({
+      WORKER_WEBHOOKS_PORT: port(3002),
+      /** Events processed in parallel by this process. */
+      WEBHOOK_CONCURRENCY: positiveInt(8),
+      /** Object families always re-read from Stripe, e.g. `subscription,invoice`. Off by default. */
+      STRIPE_REFETCH_OBJECTS: refetchObjectsSchema,
+      /** Resolve a same-second, same-rank tie by re-reading the object (needs STRIPE_SECRET_KEY). */
+      WEBHOOK_REFETCH_ON_TIE: flag(true),
+      /** Postgres lock_timeout per event transaction: a lock held longer is a transient failure, retried later. */
+      WEBHOOK_LOCK_TIMEOUT_MS: positiveInt(10_000),
+    });
+
+export type WorkerEnv = z.infer<ReturnType<typeof workerEnvSchema>>;
+
+export const workerEnv = (env: Env = processEnv()): WorkerEnv =>
+  parseEnv(workerEnvSchema(isProduction(env)), env, 'worker-webhooks');

@@ -1,0 +1,15 @@
+import { syncCheckoutSession } from '@billing/sync';
+import type { EventHandler } from './types.js';
+
+/**
+ * `checkout.session.completed`: links the Stripe customer to the app user
+ * (`client_reference_id` or `metadata.user_id`). The session itself is not stored.
+ */
+const checkoutCompleted: EventHandler = {
+  family: 'checkout_session',
+  apply: (ctx, object, source) => syncCheckoutSession(ctx, object, source),
+};
+
+export const checkoutSessionHandlers = {
+  'checkout.session.completed': checkoutCompleted,
+} as const;

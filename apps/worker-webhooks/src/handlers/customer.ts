@@ -1,0 +1,14 @@
+import { syncCustomer } from '@billing/sync';
+import type { EventHandler } from './types.js';
+
+/** `customer.*`: the customer row and, through `metadata.user_id`, its app user. */
+const customer: EventHandler = {
+  family: 'customer',
+  apply: (ctx, object, source) => syncCustomer(ctx, object, source),
+};
+
+export const customerHandlers = {
+  'customer.created': customer,
+  'customer.updated': customer,
+  'customer.deleted': customer,
+} as const;

@@ -1,0 +1,12 @@
+import { syncEntitlementSummary } from '@billing/sync';
+import type { EventHandler } from './types.js';
+
+/** `entitlements.active_entitlement_summary.updated`: the customer's active feature lookup keys. */
+const summary: EventHandler = {
+  family: 'entitlements',
+  apply: (ctx, object, source) => syncEntitlementSummary(ctx, object, source),
+};
+
+export const entitlementHandlers = {
+  'entitlements.active_entitlement_summary.updated': summary,
+} as const;

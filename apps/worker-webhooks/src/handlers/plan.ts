@@ -1,0 +1,17 @@
+import { syncPrice } from '@billing/sync';
+import type { EventHandler } from './types.js';
+
+/**
+ * `plan.*`: a legacy Plan is the recurring price with the same id, so it lands in `prices`
+ * (keeping the lookup key a `price.*` event stored; plans have none).
+ */
+const plan: EventHandler = {
+  family: 'plan',
+  apply: (ctx, object, source) => syncPrice(ctx, object, source, { legacyPlan: true }),
+};
+
+export const planHandlers = {
+  'plan.created': plan,
+  'plan.updated': plan,
+  'plan.deleted': plan,
+} as const;

@@ -1,0 +1,91 @@
+import type { Server } from 'node:http';
+import { loadOrExit } from '@billing/config';
+import { createDb } from '@billing/db';
+import { moduleLogger } from '@billing/logger';
+import { closeRedis, createRedis } from '@billing/queue';
+import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
+import { createStripeClient } from '@billing/stripe';
+import { createStripeRefetcher } from '@billing/sync';
+import { workerEnv } from './env.js';
+import { createWorkerMetrics } from './metrics.js';
+import { createWorkerApp } from './server.js';
+import { startWebhookWorker } from './worker.js';
+
+const env = loadOrExit(() => workerEnv());
+const logger = moduleLogger('worker-webhooks');
+
+// Every in-flight event holds one connection for its transaction, plus one for recording a
+// failed attempt outside it.
+const db = createDb({
+  url: env.DATABASE_URL,
+  max: Math.max(env.DB_POOL_MAX, env.WEBHOOK_CONCURRENCY + 2),
+  applicationName: 'worker-webhooks',
+});
+const connection = createRedis(env.REDIS_URL, {
+  role: 'worker',
+  connectionName: 'worker-webhooks',
+});
+// Invalidation waits for Redis to come back (worker role) instead of failing fast, bounded
+// per event by the invalidation timeout.
+const cache = createRedis(env.REDIS_URL, {
+  role: 'worker',
+  connectionName: 'worker-webhooks-cache',
+});
+connection.on('error', (error) => logger.warn({ err: error }, 'redis (queue) error'));
+cache.on('error', (error) => logger.warn({ err: error }, 'redis (cache) error'));
+
+const stripe = env.STRIPE_SECRET_KEY
+  ? createStripeClient({ secretKey: env.STRIPE_SECRET_KEY, apiBase: env.STRIPE_API_BASE })
+  : undefined;
+if (!stripe && env.STRIPE_REFETCH_OBJECTS.size > 0) {
+  logger.warn(
+    'STRIPE_REFETCH_OBJECTS is set but STRIPE_SECRET_KEY is not: payloads are used as delivered',
+  );
+}
+
+const registry = createRegistry('worker-webhooks');
+const metrics = createWorkerMetrics(registry);
+
+const worker = startWebhookWorker({
+  db: db.db,
+  redis: cache,
+  redisPrefix: env.REDIS_PREFIX,
+  connection,
+  concurrency: env.WEBHOOK_CONCURRENCY,
+  logger,
+  refetcher: stripe ? createStripeRefetcher(stripe) : undefined,
+  refetchAlways: env.STRIPE_REFETCH_OBJECTS,
+  refetchOnTie: env.WEBHOOK_REFETCH_ON_TIE,
+  lockTimeoutMs: env.WEBHOOK_LOCK_TIMEOUT_MS,
+  metrics,
+});
+
+let server: Server | undefined;
+const lifecycle = createLifecycle(logger, [
+  // Stop taking jobs and let the in-flight ones finish (and commit) first.
+  { name: 'worker', run: () => worker.close() },
+  { name: 'http', run: () => (server ? closeServer(server) : Promise.resolve()) },
+  { name: 'redis', run: () => Promise.all([closeRedis(connection), closeRedis(cache)]) },
+  { name: 'postgres', run: () => db.close() },
+]);
+
+const app = createWorkerApp({
+  registry,
+  logger,
+  isShuttingDown: () => lifecycle.isShuttingDown(),
+  ready: async () => {
+    if (!worker.isRunning()) throw new Error('worker not running');
+    await db.sql`select 1`;
+    if (connection.status !== 'ready') throw new Error(`redis ${connection.status}`);
+  },
+});
+server = await listen(app, env.WORKER_WEBHOOKS_PORT);
+logger.info(
+  {
+    port: env.WORKER_WEBHOOKS_PORT,
+    concurrency: env.WEBHOOK_CONCURRENCY,
+    refetch: [...env.STRIPE_REFETCH_OBJECTS],
+    stripe: stripe !== undefined,
+  },
+  'webhook worker started',
+);

@@ -1,0 +1,68 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** The worker's Prometheus metrics, registered on the process registry served at /metrics. */
+export interface WorkerMetrics {
+  /** Events finished, by type and outcome: processed, ignored, duplicate (already done). */
+  processed: Counter<'type' | 'outcome'>;
+  /** Events that went to the failed set: `permanent`, or `exhausted` after the last retry. */
+  failed: Counter<'type' | 'reason'>;
+  /** Transient failures that will be retried with backoff. */
+  retried: Counter<'type'>;
+  /** Stale events (a newer write was stored) and same-second ties resolved by re-fetch. */
+  ordering: Counter<'type' | 'result'>;
+  /** Wall time of one event, parse to commit and invalidation. */
+  duration: Histogram<'type'>;
+  /** From Stripe's `event.created` to the commit that applied it. */
+  lag: Histogram<'type'>;
+  /** Post-commit cache invalidations that could not reach Redis (entries then expire by TTL). */
+  invalidationFailures: Counter;
+}
+
+export function createWorkerMetrics(registry: Registry): WorkerMetrics {
+  const registers = [registry];
+  return {
+    processed: new Counter({
+      name: 'webhook_events_processed_total',
+      help: 'Stripe events finished by the webhook worker, by type and outcome',
+      labelNames: ['type', 'outcome'],
+      registers,
+    }),
+    failed: new Counter({
+      name: 'webhook_events_failed_total',
+      help: 'Stripe events moved to the failed (dead-letter) set',
+      labelNames: ['type', 'reason'],
+      registers,
+    }),
+    retried: new Counter({
+      name: 'webhook_events_retried_total',
+      help: 'Transient failures of Stripe events that will be retried with backoff',
+      labelNames: ['type'],
+      registers,
+    }),
+    ordering: new Counter({
+      name: 'webhook_events_ordering_total',
+      help: 'Out-of-order handling: stale events skipped and same-second ties re-fetched',
+      labelNames: ['type', 'result'],
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'webhook_event_processing_seconds',
+      help: 'Time to process one Stripe event (transaction and invalidation)',
+      labelNames: ['type'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    lag: new Histogram({
+      name: 'webhook_event_lag_seconds',
+      help: 'Seconds from Stripe creating an event to the worker applying it',
+      labelNames: ['type'],
+      buckets: [0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600],
+      registers,
+    }),
+    invalidationFailures: new Counter({
+      name: 'webhook_cache_invalidation_failures_total',
+      help: 'Post-commit cache invalidations that failed',
+      registers,
+    }),
+  };
+}
