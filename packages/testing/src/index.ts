@@ -1,2 +1,3 @@
 export * from './context.js';
+export * from './processes.js';
 export * from './services.js';
