@@ -1,4 +1,5 @@
 CREATE TYPE "public"."api_key_scope" AS ENUM('user', 'service');--> statement-breakpoint
+CREATE TYPE "public"."sync_cursor_status" AS ENUM('running', 'complete', 'incomplete');--> statement-breakpoint
 CREATE TYPE "public"."webhook_event_status" AS ENUM('received', 'processed', 'ignored', 'failed');--> statement-breakpoint
 CREATE TABLE "api_keys" (
 	"id" text PRIMARY KEY NOT NULL,
@@ -18,6 +19,7 @@ CREATE TABLE "api_metrics" (
 	"endpoint" text NOT NULL,
 	"requests" integer NOT NULL,
 	"errors" integer NOT NULL,
+	"client_errors" integer DEFAULT 0 NOT NULL,
 	"slow" integer DEFAULT 0 NOT NULL,
 	"total_ms" bigint NOT NULL,
 	"min_ms" integer NOT NULL,
@@ -157,6 +159,20 @@ CREATE TABLE "invoices" (
 	"synced_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE "sync_cursors" (
+	"id" text PRIMARY KEY NOT NULL,
+	"resource" text NOT NULL,
+	"status" "sync_cursor_status" NOT NULL,
+	"cursor" text,
+	"processed" integer DEFAULT 0 NOT NULL,
+	"drifted" integer DEFAULT 0 NOT NULL,
+	"error" text,
+	"report" jsonb,
+	"started_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"finished_at" timestamp with time zone
+);
+--> statement-breakpoint
 CREATE TABLE "entitlements" (
 	"customer_id" text PRIMARY KEY NOT NULL,
 	"user_id" text,
@@ -253,9 +269,22 @@ CREATE TABLE "usage_ledger" (
 	"period_start" timestamp with time zone NOT NULL,
 	"idempotency_key" text NOT NULL,
 	"corrects_key" text,
+	"original_period_start" timestamp with time zone,
 	"rollup_id" bigint,
 	"metadata" jsonb,
 	"received_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE "usage_meter_reports" (
+	"user_id" text NOT NULL,
+	"metric" text NOT NULL,
+	"period_start" timestamp with time zone NOT NULL,
+	"customer_id" text,
+	"reported_quantity" bigint DEFAULT 0 NOT NULL,
+	"pending_quantity" bigint,
+	"pending_identifier" text,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "usage_meter_reports_pkey" PRIMARY KEY("user_id","metric","period_start")
 );
 --> statement-breakpoint
 CREATE TABLE "usage_rollups" (
@@ -263,6 +292,8 @@ CREATE TABLE "usage_rollups" (
 	"user_id" text,
 	"status" text DEFAULT 'running' NOT NULL,
 	"rows_claimed" bigint DEFAULT 0 NOT NULL,
+	"chunks" bigint DEFAULT 0 NOT NULL,
+	"ledger_bound" bigint,
 	"started_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"finished_at" timestamp with time zone,
 	"error" text
@@ -302,6 +333,7 @@ CREATE INDEX "subscriptions_customer_id_idx" ON "subscriptions" USING btree ("cu
 CREATE UNIQUE INDEX "usage_ledger_user_key_key" ON "usage_ledger" USING btree ("user_id","idempotency_key");--> statement-breakpoint
 CREATE INDEX "usage_ledger_user_time_idx" ON "usage_ledger" USING btree ("user_id","occurred_at") WHERE "usage_ledger"."quantity" > 0;--> statement-breakpoint
 CREATE INDEX "usage_ledger_tail_idx" ON "usage_ledger" USING btree ("user_id","metric","period_start","quantity") WHERE "usage_ledger"."rollup_id" is null;--> statement-breakpoint
+CREATE INDEX "usage_ledger_corrects_idx" ON "usage_ledger" USING btree ("user_id","corrects_key") WHERE "usage_ledger"."corrects_key" is not null;--> statement-breakpoint
 CREATE UNIQUE INDEX "webhook_events_event_id_key" ON "webhook_events" USING btree ("event_id");--> statement-breakpoint
 CREATE INDEX "webhook_events_status_processed_at_idx" ON "webhook_events" USING btree ("status","processed_at" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "webhook_events_failed_type_created_idx" ON "webhook_events" USING btree ("type","created") WHERE "webhook_events"."status" = 'failed';

@@ -46,7 +46,10 @@ export const apiMetrics = pgTable(
     method: text('method').notNull(),
     endpoint: text('endpoint').notNull(),
     requests: integer('requests').notNull(),
+    /** Answers with status 5xx. */
     errors: integer('errors').notNull(),
+    /** Answers with status 4xx (bad input, auth, rate limit). */
+    clientErrors: integer('client_errors').notNull().default(0),
     slow: integer('slow').notNull().default(0),
     totalMs: bigint('total_ms', { mode: 'number' }).notNull(),
     minMs: integer('min_ms').notNull(),

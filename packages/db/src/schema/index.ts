@@ -3,6 +3,7 @@ export * from './catalog.js';
 export * from './columns.js';
 export * from './customers.js';
 export * from './invoices.js';
+export * from './ops.js';
 export * from './subscriptions.js';
 export * from './usage.js';
 export * from './webhooks.js';

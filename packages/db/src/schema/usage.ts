@@ -29,6 +29,11 @@ export const usageLedger = pgTable(
     periodStart: timestamptz('period_start').notNull(),
     idempotencyKey: text('idempotency_key').notNull(),
     correctsKey: text('corrects_key'),
+    /**
+     * Set when a record arrived after its own period closed (past the grace window) and was
+     * booked as an adjustment in the current period: the period it really belongs to.
+     */
+    originalPeriodStart: timestamptz('original_period_start'),
     rollupId: bigint('rollup_id', { mode: 'number' }),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
     receivedAt: timestamptz('received_at').notNull().defaultNow(),
@@ -43,6 +48,10 @@ export const usageLedger = pgTable(
     index('usage_ledger_tail_idx')
       .on(t.userId, t.metric, t.periodStart, t.quantity)
       .where(sql`${t.rollupId} is null`),
+    // correction checks: the corrections already booked against one original
+    index('usage_ledger_corrects_idx')
+      .on(t.userId, t.correctsKey)
+      .where(sql`${t.correctsKey} is not null`),
   ],
 );
 
@@ -65,13 +74,48 @@ export const usageAggregates = pgTable(
   ],
 );
 
-/** One row per roll-up run: progress, and the id that claims ledger rows. */
+/**
+ * One row per roll-up run: progress, and the id that claims ledger rows. Status is
+ * `running`, `completed`, `aborted` or `failed`; a run killed outright stays `running`
+ * (its committed chunks are complete, the rest is picked up by the next run).
+ */
 export const usageRollups = pgTable('usage_rollups', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   userId: text('user_id'),
   status: text('status').notNull().default('running'),
   rowsClaimed: bigint('rows_claimed', { mode: 'number' }).notNull().default(0),
+  chunks: bigint('chunks', { mode: 'number' }).notNull().default(0),
+  /**
+   * Highest ledger id when the run started. It only bounds how long one run goes on under
+   * continuous ingestion; which rows are rolled up is decided by `rollup_id`, never by it.
+   */
+  ledgerBound: bigint('ledger_bound', { mode: 'number' }),
   startedAt: timestamptz('started_at').notNull().defaultNow(),
   finishedAt: timestamptz('finished_at'),
   error: text('error'),
 });
+
+/**
+ * What has been reported to Stripe Billing Meters per (user, metric, period) (optional
+ * feature, off by default). A report sends `aggregate − reported_quantity` as one meter event
+ * whose identifier is derived from (group, from, to); `pending_*` is written before the call,
+ * so a crash between the call and the bookkeeping resends the same identifier (Stripe
+ * dedupes it) instead of a new one.
+ */
+export const usageMeterReports = pgTable(
+  'usage_meter_reports',
+  {
+    userId: text('user_id').notNull(),
+    metric: text('metric').notNull(),
+    periodStart: timestamptz('period_start').notNull(),
+    customerId: text('customer_id'),
+    reportedQuantity: bigint('reported_quantity', { mode: 'number' }).notNull().default(0),
+    pendingQuantity: bigint('pending_quantity', { mode: 'number' }),
+    pendingIdentifier: text('pending_identifier'),
+    updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    // the report state of one aggregate row (joined on the same key)
+    primaryKey({ name: 'usage_meter_reports_pkey', columns: [t.userId, t.metric, t.periodStart] }),
+  ],
+);

@@ -1,0 +1,92 @@
+import { loadOrExit } from '@billing/config';
+import { createDb } from '@billing/db';
+import { rootLogger } from '@billing/logger';
+import { closeRedis, createRedis } from '@billing/queue';
+import {
+  closeServer,
+  createLifecycle,
+  createRegistry,
+  errorHandler,
+  healthRouter,
+  listen,
+  notFoundHandler,
+} from '@billing/runtime';
+import { createStripeClient } from '@billing/stripe';
+import express from 'express';
+import { startDriftMonitor } from './drift.js';
+import { workerUsageEnv } from './env.js';
+import { startUsageWorker } from './worker.js';
+
+const env = loadOrExit(() => workerUsageEnv());
+const logger = rootLogger().child({ app: 'worker-usage' });
+const registry = createRegistry('worker-usage');
+
+const db = createDb({
+  url: env.DATABASE_URL,
+  max: Math.min(env.DB_POOL_MAX, 4),
+  applicationName: 'worker-usage',
+});
+const connection = createRedis(env.REDIS_URL, { role: 'worker', connectionName: 'worker-usage' });
+const commands = createRedis(env.REDIS_URL, {
+  role: 'cache',
+  connectionName: 'worker-usage-commands',
+});
+connection.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+commands.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+
+const usage = await startUsageWorker({
+  sql: db.sql,
+  connection,
+  prefix: env.REDIS_PREFIX,
+  logger,
+  registry,
+  chunkSize: env.USAGE_ROLLUP_CHUNK_SIZE,
+  cron: env.USAGE_ROLLUP_CRON,
+  meterReporting:
+    Object.keys(env.USAGE_STRIPE_METERS).length > 0 && env.STRIPE_SECRET_KEY
+      ? {
+          client: createStripeClient({
+            secretKey: env.STRIPE_SECRET_KEY,
+            apiBase: env.STRIPE_API_BASE,
+          }),
+          meters: env.USAGE_STRIPE_METERS,
+        }
+      : undefined,
+});
+const drift = startDriftMonitor({
+  sql: db.sql,
+  redis: commands,
+  prefix: env.REDIS_PREFIX,
+  registry,
+  logger,
+  intervalMs: env.USAGE_DRIFT_INTERVAL_SECONDS * 1000,
+});
+
+let lifecycle: ReturnType<typeof createLifecycle> | undefined;
+const app = express();
+app.use(
+  healthRouter({
+    registry,
+    isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
+    ready: async () => {
+      await db.sql`select 1`;
+      await commands.ping();
+      if (!usage.worker.isRunning()) throw new Error('worker not running');
+    },
+  }),
+);
+app.use(notFoundHandler);
+app.use(errorHandler(logger));
+const server = await listen(app, env.WORKER_USAGE_PORT);
+
+// SIGTERM: stop the roll-up between chunks (its job is retried and resumes), close the
+// worker and queue, stop the drift monitor, then Redis and Postgres; the HTTP server last so
+// /readyz reports the shutdown meanwhile.
+lifecycle = createLifecycle(logger, [
+  { name: 'worker', run: () => usage.close() },
+  { name: 'drift', run: () => drift.stop() },
+  { name: 'redis', run: () => Promise.all([closeRedis(connection), closeRedis(commands)]) },
+  { name: 'postgres', run: () => db.close() },
+  { name: 'http', run: () => closeServer(server) },
+]);
+logger.info({ port: env.WORKER_USAGE_PORT, cron: env.USAGE_ROLLUP_CRON }, 'worker-usage started');

@@ -1,0 +1,181 @@
+import { createDb } from '@billing/db';
+import { useTestServices } from '@billing/testing';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterAll, describe, expect, it } from 'vitest';
+import { UsageLimiterUnavailableError } from '../src/errors.js';
+import { ingestUsage } from '../src/ingest.js';
+import { limitKey, measureAllDrift, measureDrift, type UsageLimiter } from '../src/limiter.js';
+import { createUsageDriftMetrics } from '../src/metrics.js';
+import { freePeriodAt } from '../src/period.js';
+import { rollup } from '../src/rollup.js';
+import { getUsageSnapshot } from '../src/snapshot.js';
+import { METRICS, record, testConfig } from './helpers.js';
+
+const services = await useTestServices('usage-limit');
+const { sql, close } = createDb({ url: services.databaseUrl, max: 12 });
+const redis = new Redis(services.redisUrl, { maxRetriesPerRequest: 1 });
+afterAll(async () => {
+  redis.disconnect();
+  await close();
+});
+
+const LIMIT = 100;
+const config = testConfig();
+const now = new Date('2026-03-20T12:00:00Z');
+const period = freePeriodAt(now, config);
+const limiter: UsageLimiter = { redis, prefix: services.redisPrefix, limitOf: async () => LIMIT };
+const enforced = (records: unknown[], atomic = false) =>
+  ingestUsage(sql, records, { atomic, enforceLimit: true, limiter, metrics: METRICS, now, config });
+const plain = (records: unknown[]) =>
+  ingestUsage(sql, records, { atomic: false, limiter, metrics: METRICS, now, config });
+const counter = async (userId: string) => {
+  const raw = await redis.get(
+    limitKey(services.redisPrefix, userId, 'compute_minutes', period.start),
+  );
+  return raw === null ? null : Number(raw);
+};
+const used = async (userId: string) =>
+  (await getUsageSnapshot(sql, { userId, metric: 'compute_minutes', now, config })).used;
+
+describe('enforceLimit', () => {
+  it('50 concurrent records of 1 unit at one unit below the limit admit exactly one', async () => {
+    // 99 units already used, partly rolled up and partly in the tail; no Redis counter yet
+    await plain(Array.from({ length: 60 }, (_, i) => record('u_race', `old-${i}`, 1, now)));
+    await rollup(sql, { userId: 'u_race', chunkSize: 25 });
+    await plain(Array.from({ length: 39 }, (_, i) => record('u_race', `tail-${i}`, 1, now)));
+    expect(await counter('u_race')).toBeNull();
+
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => enforced([record('u_race', `race-${i}`, 1, now)])),
+    );
+    expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(1);
+    expect(results.flatMap((r) => r.rejected.map((x) => x.error))).toEqual(
+      Array(49).fill('limit_exceeded'),
+    );
+    expect(await used('u_race')).toBe(LIMIT);
+    expect(await counter('u_race')).toBe(LIMIT);
+    expect(
+      (
+        await measureDrift(sql, limiter, {
+          userId: 'u_race',
+          metric: 'compute_minutes',
+          periodStart: period.start,
+        })
+      ).drift,
+    ).toBe(0);
+  });
+
+  it('the counter is seeded from Postgres with a TTL until after the period end', async () => {
+    await plain([record('u_seed', 'a', 40, now)]);
+    await enforced([record('u_seed', 'b', 2, now)]);
+    expect(await counter('u_seed')).toBe(42);
+    const ttl = await redis.pttl(
+      limitKey(services.redisPrefix, 'u_seed', 'compute_minutes', period.start),
+    );
+    expect(ttl).toBeGreaterThan(period.end.getTime() - now.getTime());
+  });
+
+  it('a retry of an admitted record at the limit is a duplicate, not limit_exceeded, and reserves nothing', async () => {
+    await enforced([record('u_retry', 'big', LIMIT, now)]);
+    const retry = await enforced([record('u_retry', 'big', LIMIT, now)]);
+    expect(retry).toMatchObject({ accepted: 0, duplicates: 1, rejected: [] });
+    expect(await counter('u_retry')).toBe(LIMIT);
+  });
+
+  it('20 concurrent retries of one enforced record store it once and release the other reservations', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => enforced([record('u_dups', 'once', 3, now)])),
+    );
+    expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(1);
+    expect(results.reduce((n, r) => n + r.duplicates, 0)).toBe(19);
+    expect(await used('u_dups')).toBe(3);
+    expect(await counter('u_dups')).toBe(3);
+  });
+
+  it('a batch over the limit admits records in order while they fit (atomic=false)', async () => {
+    const result = await enforced([
+      record('u_batch', 'a', 60, now),
+      record('u_batch', 'b', 50, now),
+      record('u_batch', 'c', 40, now),
+    ]);
+    expect(result).toMatchObject({
+      accepted: 2,
+      rejected: [{ index: 1, error: 'limit_exceeded' }],
+    });
+    expect(await used('u_batch')).toBe(100);
+    expect(await counter('u_batch')).toBe(100);
+  });
+
+  it('atomic=true with one record over the limit stores nothing and gives the reservations back', async () => {
+    await enforced([record('u_atomic', 'base', 10, now)]);
+    const result = await enforced(
+      [record('u_atomic', 'a', 60, now), record('u_atomic', 'b', 50, now)],
+      true,
+    );
+    expect(result).toMatchObject({
+      accepted: 0,
+      rejected: [
+        { index: 0, error: 'batch_rejected' },
+        { index: 1, error: 'limit_exceeded' },
+      ],
+    });
+    expect(await used('u_atomic')).toBe(10);
+    expect(await counter('u_atomic')).toBe(10);
+  });
+
+  it('records stored without enforceLimit and corrections keep an existing counter in step', async () => {
+    await enforced([record('u_follow', 'a', 5, now)]);
+    await plain([record('u_follow', 'b', 7, now)]);
+    await plain([record('u_follow', 'fix', -2, now, 'compute_minutes', { correctsKey: 'a' })]);
+    expect(await used('u_follow')).toBe(10);
+    expect(await counter('u_follow')).toBe(10);
+  });
+
+  it('with Redis unreachable an enforced batch fails with UsageLimiterUnavailableError and stores nothing', async () => {
+    const down = new Redis('redis://127.0.0.1:1', {
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      retryStrategy: () => null,
+    });
+    const offline: UsageLimiter = {
+      redis: down,
+      prefix: services.redisPrefix,
+      limitOf: async () => LIMIT,
+    };
+    await expect(
+      ingestUsage(sql, [record('u_down', 'a', 1, now)], {
+        atomic: false,
+        enforceLimit: true,
+        limiter: offline,
+        metrics: METRICS,
+        now,
+        config,
+      }),
+    ).rejects.toBeInstanceOf(UsageLimiterUnavailableError);
+    expect(await used('u_down')).toBe(0);
+    down.disconnect();
+  });
+});
+
+describe('drift between the Redis counters and Postgres', () => {
+  it('is measured for every counter and exported as gauges', async () => {
+    await enforced([record('u_drift', 'a', 5, now)]);
+    // simulate a lost release: Redis says 8, Postgres says 5
+    await redis.incrby(
+      limitKey(services.redisPrefix, 'u_drift', 'compute_minutes', period.start),
+      3,
+    );
+    const samples = await measureAllDrift(sql, limiter);
+    const drifted = samples.find((s) => s.userId === 'u_drift');
+    expect(drifted).toMatchObject({ redis: 8, postgres: 5, drift: 3 });
+    expect(samples.filter((s) => s.userId !== 'u_drift').every((s) => s.drift === 0)).toBe(true);
+
+    const registry = new Registry();
+    createUsageDriftMetrics(registry).record(samples);
+    const text = await registry.metrics();
+    expect(text).toContain('usage_limit_drift_units{metric="compute_minutes"} 3');
+    expect(text).toContain('usage_limit_drift_max_units{metric="compute_minutes"} 3');
+  });
+});
