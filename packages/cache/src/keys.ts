@@ -3,7 +3,14 @@
  * then simply never read again and expire by TTL.
  *
  * Everything cached for one user lives in one Redis hash, so invalidating a user is a
- * single DEL (or HDEL of the usage fields) no matter how many metrics or previews exist.
+ * single atomic script on one key no matter how many metrics or previews exist. Each field
+ * holds a JSON envelope `{ e: expiresAtMs, v: value }` (Redis 7.0 has no per-field TTL); the
+ * hash itself expires after the longest field TTL.
+ *
+ * Two reserved fields guard against the "slow reader re-caches old state" race
+ * (DESIGN invariant 7): `~gen` changes on every `all` invalidation, `~ugen` on every `usage`
+ * invalidation. A reader notes them before loading from Postgres and its write-back only
+ * lands if they are unchanged.
  */
 export const CACHE_VERSION = 'v1';
 
@@ -19,3 +26,29 @@ export const fields = {
   proration: (planId: string, interval: string) => `proration:${planId}:${interval}`,
 } as const;
 export const USAGE_FIELD_PREFIX = 'usage:';
+
+/** Generation fields (never returned as cached values). */
+export const GEN_FIELD = '~gen';
+export const USAGE_GEN_FIELD = '~ugen';
+
+/** Global entry names. */
+export const globals = {
+  /** The plan catalogue with its prices resolved (lookup keys → Stripe prices). */
+  catalogue: 'catalogue',
+} as const;
+
+/** TTLs from the design, in milliseconds. */
+export const CACHE_TTLS = {
+  catalogue: 60 * 60_000,
+  prices: 60 * 60_000,
+  subscription: 5 * 60_000,
+  usage: 2 * 60_000,
+  proration: 5 * 60_000,
+} as const;
+
+/** How long a user's hash outlives its last write: the longest per-user field TTL. */
+export const USER_HASH_TTL_MS = Math.max(
+  CACHE_TTLS.subscription,
+  CACHE_TTLS.usage,
+  CACHE_TTLS.proration,
+);

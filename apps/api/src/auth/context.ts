@@ -1,4 +1,4 @@
-import { ForbiddenError, BadRequestError } from '@billing/runtime';
+import { BadRequestError, ForbiddenError } from '@billing/runtime';
 import type { Request } from 'express';
 
 /**
@@ -34,6 +34,9 @@ export function actingUserId(req: Request, requested: string | undefined): strin
     return auth.userId;
   }
   if (auth.kind === 'ops') throw new ForbiddenError('the ops token cannot act for users');
-  if (!requested) throw new BadRequestError('missing_user_id', 'userId is required with the service token', { field: 'userId' });
+  if (!requested)
+    throw new BadRequestError('missing_user_id', 'userId is required with the service token', {
+      field: 'userId',
+    });
   return requested;
 }

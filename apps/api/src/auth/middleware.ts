@@ -1,0 +1,126 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { apiKeys, type Database } from '@billing/db';
+import type { Logger } from '@billing/logger';
+import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '@billing/runtime';
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { RequestHandler } from 'express';
+import { LRUCache } from 'lru-cache';
+import { hashApiKey } from './api-keys.js';
+import type { AuthContext } from './context.js';
+
+export interface AuthOptions {
+  db: Database;
+  logger: Logger;
+  serviceToken: string;
+  opsToken?: string;
+  /** How long a looked-up API key (or its absence) is trusted in process. Revocation latency. */
+  keyCacheTtlMs?: number;
+  now?: () => number;
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** Constant-time equality of a presented token with a configured one (lengths hidden by hashing). */
+function sameSecret(presented: Buffer, expected: Buffer | undefined): boolean {
+  return expected !== undefined && timingSafeEqual(presented, expected);
+}
+
+function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer[ \t]+([\x21-\x7e]{1,512})[ \t]*$/i.exec(header);
+  return match?.[1];
+}
+
+type KeyLookup = { context: AuthContext } | { context: null };
+
+/**
+ * `Authorization: Bearer <token>` → `req.auth`:
+ * 1. BILLING_SERVICE_TOKEN (constant-time) → `service`, may act for any user;
+ * 2. OPS_TOKEN (constant-time) → `ops`, ops surfaces only;
+ * 3. otherwise an API key from `api_keys` by SHA-256: scope `service` → `service`,
+ *    scope `user` → `user` bound to its user. Revoked or unknown → 401.
+ * Lookups are cached in process for `keyCacheTtlMs` (default 30 s), bounding how long a
+ * revoked key keeps working; `last_used_at` is written at most once a minute per key, off
+ * the request path.
+ */
+export function authenticate(options: AuthOptions): RequestHandler {
+  const service = digest(options.serviceToken);
+  const ops = options.opsToken ? digest(options.opsToken) : undefined;
+  const log = options.logger.child({ module: 'auth' });
+  const now = options.now ?? Date.now;
+  const keys = new LRUCache<string, KeyLookup>({
+    max: 10_000,
+    ttl: options.keyCacheTtlMs ?? 30_000,
+  });
+  const lastTouched = new LRUCache<string, number>({ max: 10_000 });
+
+  const lookup = async (hash: string): Promise<KeyLookup> => {
+    const cached = keys.get(hash);
+    if (cached) return cached;
+    let rows: { id: string; scope: 'user' | 'service'; userId: string | null }[];
+    try {
+      rows = await options.db
+        .select({ id: apiKeys.id, scope: apiKeys.scope, userId: apiKeys.userId })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
+        .limit(1);
+    } catch (error) {
+      log.error({ reason: (error as Error).message }, 'api key lookup failed');
+      throw new ServiceUnavailableError('auth_unavailable', 'cannot verify credentials right now');
+    }
+    const row = rows[0];
+    let result: KeyLookup = { context: null };
+    if (row?.scope === 'service')
+      result = { context: { kind: 'service', credentialId: `key:${row.id}` } };
+    else if (row?.scope === 'user' && row.userId) {
+      result = { context: { kind: 'user', credentialId: `key:${row.id}`, userId: row.userId } };
+    }
+    keys.set(hash, result);
+    return result;
+  };
+
+  const touch = (id: string) => {
+    const at = now();
+    if ((lastTouched.get(id) ?? 0) > at - 60_000) return;
+    lastTouched.set(id, at);
+    options.db
+      .update(apiKeys)
+      .set({ lastUsedAt: sql`now()` })
+      .where(eq(apiKeys.id, id))
+      .catch((error: Error) => log.warn({ reason: error.message }, 'could not record key use'));
+  };
+
+  return async (req, res, next) => {
+    const token = bearerToken(req.headers.authorization);
+    if (!token) {
+      res.set('WWW-Authenticate', 'Bearer');
+      throw new UnauthorizedError('missing bearer token');
+    }
+    const presented = digest(token);
+    if (sameSecret(presented, service)) {
+      req.auth = { kind: 'service', credentialId: 'service-token' };
+      return next();
+    }
+    if (sameSecret(presented, ops)) {
+      req.auth = { kind: 'ops', credentialId: 'ops-token' };
+      return next();
+    }
+    const found = await lookup(hashApiKey(token));
+    if (!found.context) {
+      res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      throw new UnauthorizedError('invalid or revoked token');
+    }
+    req.auth = found.context;
+    touch(found.context.credentialId.slice('key:'.length));
+    return next();
+  };
+}
+
+/** Ops surfaces: the ops token or a service credential. */
+export const requireOps: RequestHandler = (req, _res, next) => {
+  const kind = req.auth?.kind;
+  if (kind !== 'ops' && kind !== 'service') {
+    throw new ForbiddenError('ops routes need the ops or service token');
+  }
+  next();
+};

@@ -1,0 +1,90 @@
+import type { Logger } from '@billing/logger';
+import type { RedisClient } from '@billing/queue';
+import { AppError } from '@billing/runtime';
+import type { RequestHandler } from 'express';
+import { Counter, type Registry } from 'prom-client';
+import type { AuthContext } from './context.js';
+
+export interface RateLimitOptions {
+  redis: RedisClient;
+  prefix: string;
+  logger: Logger;
+  registry: Registry;
+  windowMs: number;
+  /** Requests per window by credential kind. */
+  limits: Record<AuthContext['kind'], number>;
+  now?: () => number;
+}
+
+export class RateLimitedError extends AppError {
+  constructor(
+    readonly retryAfterSeconds: number,
+    limit: number,
+  ) {
+    super(429, 'rate_limited', `rate limit of ${limit} requests per window exceeded`, {
+      retryAfterSeconds,
+    });
+  }
+}
+
+/**
+ * Fixed window per credential: one Redis key per (credential, window), INCR and a PEXPIRE on
+ * the first hit, atomically in one script. Redis down → the request is let through (counted
+ * and logged): rate limiting protects the service, it must not take it down.
+ */
+const SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count
+`;
+
+export function rateLimit(options: RateLimitOptions): RequestHandler {
+  const now = options.now ?? Date.now;
+  const log = options.logger.child({ module: 'rate-limit' });
+  const limited = new Counter({
+    name: 'api_rate_limited_total',
+    help: 'Requests answered 429, by credential kind',
+    labelNames: ['kind'],
+    registers: [options.registry],
+  });
+  const degraded = new Counter({
+    name: 'api_rate_limit_degraded_total',
+    help: 'Requests let through unchecked because Redis was unavailable',
+    registers: [options.registry],
+  });
+  let lastLog = 0;
+
+  return async (req, res, next) => {
+    const auth = req.auth;
+    if (!auth) return next();
+    const limit = options.limits[auth.kind];
+    const at = now();
+    const window = Math.floor(at / options.windowMs);
+    const resetMs = (window + 1) * options.windowMs - at;
+    const key = `${options.prefix}:ratelimit:${auth.credentialId}:${window}`;
+    let count: number;
+    try {
+      count = Number(await options.redis.eval(SCRIPT, 1, key, options.windowMs * 2));
+    } catch (error) {
+      degraded.inc();
+      if (Date.now() - lastLog > 10_000) {
+        lastLog = Date.now();
+        log.warn(
+          { reason: (error as Error).message },
+          'rate limit unavailable; letting requests through',
+        );
+      }
+      return next();
+    }
+    const resetSeconds = Math.max(1, Math.ceil(resetMs / 1000));
+    res.set('RateLimit-Limit', String(limit));
+    res.set('RateLimit-Remaining', String(Math.max(0, limit - count)));
+    res.set('RateLimit-Reset', String(resetSeconds));
+    if (count > limit) {
+      limited.inc({ kind: auth.kind });
+      res.set('Retry-After', String(resetSeconds));
+      throw new RateLimitedError(resetSeconds, limit);
+    }
+    return next();
+  };
+}

@@ -1,0 +1,396 @@
+import { CACHE_TTLS, fields, type TieredCache } from '@billing/cache';
+import type { Interval, PlanDefinition } from '@billing/config';
+import type { Sql } from '@billing/db';
+import type { Logger } from '@billing/logger';
+import { AppError, ServiceUnavailableError } from '@billing/runtime';
+import type { Stripe } from '@billing/stripe';
+import { fieldError } from '../http/validation.js';
+import type { PlanDirectory } from './catalogue.js';
+import { stripeIdempotencyKey } from './idempotency.js';
+import {
+  type ItemRecord,
+  isLive,
+  loadCustomerId,
+  loadItems,
+  loadSubscription,
+  type SubscriptionRecord,
+} from './queries.js';
+import { fromStripeError, stripeNotConfigured } from './stripe-errors.js';
+
+export interface PlanChoice {
+  planId: string;
+  interval: Interval;
+}
+
+export interface CheckoutInput extends PlanChoice {
+  successUrl: string;
+  cancelUrl: string;
+}
+
+export interface CheckoutResult {
+  url: string;
+  sessionId: string;
+  customerId: string;
+}
+
+/** Mutations are applied by Stripe; the local copy changes when its webhook is processed. */
+export interface PendingChange {
+  status: 'pending_webhook' | 'unchanged';
+  subscriptionId: string;
+  message: string;
+}
+
+export interface UpgradeResult extends PendingChange {
+  planId: string;
+  interval: Interval;
+  priceId: string;
+}
+
+export interface ProrationPreview {
+  subscriptionId: string;
+  planId: string;
+  interval: Interval;
+  priceId: string;
+  currency: string;
+  /** Net of the proration lines (charge for the new plan minus credit for the unused old one), minor units. */
+  amountDue: number;
+  /** What the next invoice would total with the change (prorations plus the next period). */
+  nextInvoiceAmountDue: number;
+  /** The moment the preview prorates from (unix seconds), as Stripe computed it. */
+  prorationDate: number | null;
+  lines: { description: string | null; amount: number; proration: boolean }[];
+}
+
+export interface BillingActionsDeps {
+  sql: Sql;
+  cache: TieredCache;
+  directory: PlanDirectory;
+  /** Undefined when no Stripe key is configured: every action answers 503. */
+  stripe: Stripe | undefined;
+  logger: Logger;
+  /** If set, checkout success/cancel URLs must have one of these origins. */
+  checkoutAllowedOrigins?: string[];
+  now?: () => number;
+}
+
+const conflict = (code: string, message: string) => new AppError(409, code, message);
+
+const PENDING_MESSAGE =
+  'Stripe accepted the change; the billing state updates when Stripe’s webhook is processed (usually within seconds).';
+
+/**
+ * The Stripe-backed actions: checkout, plan change, cancel/resume at period end, proration
+ * preview. Inputs are validated against the catalogue before anything is sent to Stripe; each
+ * call carries a deterministic idempotency key (see idempotency.ts); only the fields that
+ * change are sent. Mutations read the subscription from Postgres, not the cache.
+ */
+export class BillingActions {
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: BillingActionsDeps) {
+    this.log = deps.logger.child({ module: 'billing-actions' });
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** A paid plan with a price for `interval`, or a 400 naming the field. Sends nothing. */
+  paidPlan(choice: PlanChoice, source: 'body' | 'query'): PlanDefinition {
+    const { directory } = this.deps;
+    const plan = directory.plan(choice.planId);
+    if (!plan) {
+      const known = directory.catalogue.plans.map((p) => p.id).join(', ');
+      throw fieldError(
+        'planId',
+        `unknown plan "${choice.planId}" (plans: ${known})`,
+        source,
+        'unknown_plan',
+      );
+    }
+    if (directory.isFree(plan)) {
+      throw fieldError(
+        'planId',
+        `"${plan.id}" is the free plan; cancel the subscription instead`,
+        source,
+        'free_plan',
+      );
+    }
+    if (!plan.prices?.[choice.interval]) {
+      throw fieldError(
+        'interval',
+        `plan "${plan.id}" has no ${choice.interval}ly price`,
+        source,
+        'no_price_for_interval',
+      );
+    }
+    return plan;
+  }
+
+  /** Success/cancel URLs: absolute http(s), and from an allowed origin when configured. */
+  checkRedirectUrl(field: 'successUrl' | 'cancelUrl', value: string): void {
+    const allowed = this.deps.checkoutAllowedOrigins;
+    if (!allowed) return;
+    const origin = new URL(value).origin;
+    if (!allowed.includes(origin)) {
+      throw fieldError(field, `origin ${origin} is not allowed (CHECKOUT_ALLOWED_ORIGINS)`, 'body');
+    }
+  }
+
+  async checkout(
+    userId: string,
+    input: CheckoutInput,
+    clientKey?: string,
+  ): Promise<CheckoutResult> {
+    const plan = this.paidPlan(input, 'body');
+    this.checkRedirectUrl('successUrl', input.successUrl);
+    this.checkRedirectUrl('cancelUrl', input.cancelUrl);
+    const stripe = this.requireStripe();
+    const current = await loadSubscription(this.deps.sql, userId);
+    if (current && isLive(current.status)) {
+      throw conflict(
+        'subscription_exists',
+        `the user already has a ${current.status} subscription (${current.id}); use /api/billing/upgrade`,
+      );
+    }
+    const priceId = await this.priceId(plan, input.interval);
+    const now = this.now();
+    try {
+      // 1. The user's Stripe customer, or a new one tagged with the user id.
+      let customerId = await loadCustomerId(this.deps.sql, userId);
+      if (!customerId) {
+        const customer = await stripe.customers.create(
+          { metadata: { user_id: userId } },
+          { idempotencyKey: stripeIdempotencyKey('customer', [userId], clientKey, now) },
+        );
+        customerId = customer.id;
+      }
+      // 2. The session; the subscription it creates carries the user id for the webhook worker.
+      const session = await stripe.checkout.sessions.create(
+        {
+          mode: 'subscription',
+          customer: customerId,
+          client_reference_id: userId,
+          line_items: [{ price: priceId, quantity: 1 }],
+          success_url: input.successUrl,
+          cancel_url: input.cancelUrl,
+          metadata: { user_id: userId, plan_id: plan.id, interval: input.interval },
+          subscription_data: { metadata: { user_id: userId, plan_id: plan.id } },
+        },
+        {
+          idempotencyKey: stripeIdempotencyKey(
+            'checkout',
+            [userId, customerId, priceId, input.successUrl, input.cancelUrl],
+            clientKey,
+            now,
+          ),
+        },
+      );
+      if (!session.url)
+        throw new AppError(502, 'stripe_error', 'Stripe returned a session without a URL');
+      this.log.info({ userId, planId: plan.id, sessionId: session.id }, 'checkout session created');
+      return { url: session.url, sessionId: session.id, customerId };
+    } catch (error) {
+      throw fromStripeError(error);
+    }
+  }
+
+  async upgrade(userId: string, choice: PlanChoice, clientKey?: string): Promise<UpgradeResult> {
+    const plan = this.paidPlan(choice, 'body');
+    const stripe = this.requireStripe();
+    const { subscription, item } = await this.liveSubscriptionItem(userId);
+    const priceId = await this.priceId(plan, choice.interval);
+    if (item.priceId === priceId) {
+      throw conflict(
+        'already_on_plan',
+        `the subscription is already on ${plan.id} (${choice.interval})`,
+      );
+    }
+    try {
+      // Only the item's price changes; Stripe prorates it.
+      await stripe.subscriptions.update(
+        subscription.id,
+        { items: [{ id: item.id, price: priceId }], proration_behavior: 'create_prorations' },
+        {
+          idempotencyKey: stripeIdempotencyKey(
+            'upgrade',
+            [userId, subscription.id, subscription.lastEventId, item.id, priceId],
+            clientKey,
+            this.now(),
+          ),
+        },
+      );
+    } catch (error) {
+      throw fromStripeError(error);
+    }
+    this.log.info({ userId, subscriptionId: subscription.id, planId: plan.id }, 'plan change sent');
+    return {
+      status: 'pending_webhook',
+      subscriptionId: subscription.id,
+      planId: plan.id,
+      interval: choice.interval,
+      priceId,
+      message: PENDING_MESSAGE,
+    };
+  }
+
+  /** Cancel at period end (`cancel: true`) or undo it (`cancel: false`). */
+  async setCancelAtPeriodEnd(
+    userId: string,
+    cancel: boolean,
+    clientKey?: string,
+  ): Promise<PendingChange> {
+    const stripe = this.requireStripe();
+    const subscription = await loadSubscription(this.deps.sql, userId);
+    if (!subscription || !isLive(subscription.status)) {
+      throw conflict('no_subscription', 'the user has no active subscription');
+    }
+    if (subscription.cancelAtPeriodEnd === cancel) {
+      return {
+        status: 'unchanged',
+        subscriptionId: subscription.id,
+        message: cancel
+          ? 'the subscription is already set to cancel at the end of the period'
+          : 'the subscription is not set to cancel',
+      };
+    }
+    try {
+      await stripe.subscriptions.update(
+        subscription.id,
+        { cancel_at_period_end: cancel },
+        {
+          idempotencyKey: stripeIdempotencyKey(
+            cancel ? 'cancel' : 'resume',
+            [userId, subscription.id, subscription.lastEventId],
+            clientKey,
+            this.now(),
+          ),
+        },
+      );
+    } catch (error) {
+      throw fromStripeError(error);
+    }
+    this.log.info({ userId, subscriptionId: subscription.id, cancel }, 'cancel_at_period_end sent');
+    return { status: 'pending_webhook', subscriptionId: subscription.id, message: PENDING_MESSAGE };
+  }
+
+  /** What changing to `choice` would cost now; cached 5 minutes per user, plan and interval. */
+  prorationPreview(userId: string, choice: PlanChoice): Promise<ProrationPreview> {
+    const plan = this.paidPlan(choice, 'query');
+    const stripe = this.requireStripe();
+    return this.deps.cache.user(
+      userId,
+      fields.proration(plan.id, choice.interval),
+      CACHE_TTLS.proration,
+      async () => {
+        const { subscription, item } = await this.liveSubscriptionItem(userId);
+        const priceId = await this.priceId(plan, choice.interval);
+        if (item.priceId === priceId) {
+          throw conflict(
+            'already_on_plan',
+            `the subscription is already on ${plan.id} (${choice.interval})`,
+          );
+        }
+        let invoice: Stripe.Invoice;
+        try {
+          invoice = await stripe.invoices.createPreview(
+            {
+              customer: subscription.customerId,
+              subscription: subscription.id,
+              subscription_details: {
+                items: [{ id: item.id, price: priceId }],
+                proration_behavior: 'create_prorations',
+              },
+            },
+            {
+              idempotencyKey: stripeIdempotencyKey(
+                'proration-preview',
+                [userId, subscription.id, subscription.lastEventId, item.id, priceId],
+                undefined,
+                this.now(),
+              ),
+            },
+          );
+        } catch (error) {
+          throw fromStripeError(error);
+        }
+        const lines = invoice.lines.data.map((line) => ({
+          description: line.description ?? null,
+          amount: line.amount,
+          proration: isProration(line),
+        }));
+        return {
+          subscriptionId: subscription.id,
+          planId: plan.id,
+          interval: choice.interval,
+          priceId,
+          currency: invoice.currency,
+          amountDue: lines
+            .filter((line) => line.proration)
+            .reduce((sum, line) => sum + line.amount, 0),
+          nextInvoiceAmountDue: invoice.amount_due,
+          prorationDate: invoice.parent?.subscription_details?.subscription_proration_date ?? null,
+          lines,
+        } satisfies ProrationPreview;
+      },
+    );
+  }
+
+  private requireStripe(): Stripe {
+    if (!this.deps.stripe) throw stripeNotConfigured();
+    return this.deps.stripe;
+  }
+
+  /** The Stripe price id of a plan's interval (resolving a lookup key), or 503 if unresolvable. */
+  private async priceId(plan: PlanDefinition, interval: Interval): Promise<string> {
+    const ref = await this.deps.directory.priceFor(plan.id, interval);
+    if (ref?.price) return ref.price.id;
+    const raw = plan.prices?.[interval];
+    if (raw?.startsWith('price_')) return raw;
+    throw new ServiceUnavailableError(
+      'price_unresolved',
+      `the price "${raw}" of plan "${plan.id}" could not be resolved; retry later`,
+    );
+  }
+
+  /** The live subscription and the item carrying its plan (fresh from Postgres). */
+  private async liveSubscriptionItem(
+    userId: string,
+  ): Promise<{ subscription: SubscriptionRecord; item: ItemRecord }> {
+    const subscription = await loadSubscription(this.deps.sql, userId);
+    if (!subscription || !isLive(subscription.status)) {
+      throw conflict(
+        'no_subscription',
+        'the user has no active subscription; use create-checkout-session',
+      );
+    }
+    const items = await loadItems(this.deps.sql, subscription.id);
+    const inCatalogue: ItemRecord[] = [];
+    for (const item of items) {
+      if (await this.deps.directory.planForPrice(item.priceId, item.lookupKey))
+        inCatalogue.push(item);
+    }
+    const item = inCatalogue[0] ?? (items.length === 1 ? items[0] : undefined);
+    if (!item) {
+      throw conflict(
+        'no_plan_item',
+        `subscription ${subscription.id} has no single item carrying a catalogue plan`,
+      );
+    }
+    return { subscription, item };
+  }
+}
+
+/** Whether an invoice line is a proration: `parent.*_details.proration` (basil+), else `proration`. */
+function isProration(line: Stripe.InvoiceLineItem): boolean {
+  const parent = line.parent as
+    | {
+        subscription_item_details?: { proration?: boolean } | null;
+        invoice_item_details?: { proration?: boolean } | null;
+      }
+    | null
+    | undefined;
+  const flag =
+    parent?.subscription_item_details?.proration ??
+    parent?.invoice_item_details?.proration ??
+    (line as unknown as { proration?: boolean }).proration;
+  return flag === true;
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { loadApiConfig } from './env.js';
+
+describe('API configuration', () => {
+  it('defaults: port 3001, 100 kB bodies, per-credential limits, default targets', () => {
+    const config = loadApiConfig({});
+    expect(config.port).toBe(3001);
+    expect(config.bodyLimitBytes).toBe(102_400);
+    expect(config.opsToken).toBeUndefined();
+    expect(config.stripeSecretKey).toBeUndefined();
+    expect(config.rateLimit).toEqual({ windowMs: 60_000, user: 600, service: 60_000, ops: 600 });
+    expect(config.latencyTargets.byEndpoint['GET /api/billing/usage']).toBe(300);
+  });
+
+  it('reads the shared names: API_PORT, BILLING_SERVICE_TOKEN, OPS_TOKEN, STRIPE_*, REDIS_*', () => {
+    const config = loadApiConfig({
+      API_PORT: '4000',
+      BILLING_SERVICE_TOKEN: 'service-token-123',
+      OPS_TOKEN: 'ops-token-123',
+      STRIPE_SECRET_KEY: 'sk_test_123',
+      STRIPE_API_BASE: 'http://127.0.0.1:12111',
+      REDIS_PREFIX: '{billing}',
+      CHECKOUT_ALLOWED_ORIGINS: 'https://app.example.com, https://www.example.com/path',
+    });
+    expect(config).toMatchObject({
+      port: 4000,
+      serviceToken: 'service-token-123',
+      opsToken: 'ops-token-123',
+      stripeSecretKey: 'sk_test_123',
+      stripeApiBase: 'http://127.0.0.1:12111',
+      redisPrefix: '{billing}',
+      checkoutAllowedOrigins: ['https://app.example.com', 'https://www.example.com'],
+    });
+  });
+
+  it('names API_LATENCY_TARGETS when an entry is bad', () => {
+    expect(() => loadApiConfig({ API_LATENCY_TARGETS: 'usage=soon' })).toThrow(
+      /API_LATENCY_TARGETS/,
+    );
+  });
+
+  it('refuses a short OPS_TOKEN in production, naming it', () => {
+    expect(() =>
+      loadApiConfig({
+        NODE_ENV: 'production',
+        BILLING_SERVICE_TOKEN: 'x'.repeat(32),
+        STRIPE_SECRET_KEY: 'sk_live_123',
+        OPS_TOKEN: 'short-ops-token',
+      }),
+    ).toThrow(/OPS_TOKEN/);
+  });
+
+  it('names API_PORT when it is not a port', () => {
+    expect(() => loadApiConfig({ API_PORT: 'http' })).toThrow(/API_PORT/);
+  });
+});

@@ -1,0 +1,142 @@
+import {
+  dbEnv,
+  type Env,
+  isProduction,
+  parseEnv,
+  plansEnv,
+  port,
+  positiveInt,
+  processEnv,
+  redisEnv,
+  serviceTokenEnv,
+  stripeEnvSchema,
+} from '@billing/config';
+import { z } from 'zod';
+import { DEFAULT_TARGETS, type LatencyTargets, parseTargets } from './monitoring/targets.js';
+
+const optionalSecret = (production: boolean) =>
+  z
+    .string()
+    .min(production ? 24 : 8, `must be at least ${production ? 24 : 8} characters`)
+    .optional();
+
+const originList = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (!value) return undefined;
+    const origins: string[] = [];
+    for (const part of value
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      try {
+        origins.push(new URL(part).origin);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `"${part}" is not an origin (https://host)` });
+        return z.NEVER;
+      }
+    }
+    return origins;
+  });
+
+/** API-only settings; the shared ones come from @billing/config's schemas. */
+export const apiEnvSchema = (production: boolean) =>
+  z.object({
+    API_PORT: port(3001),
+    /** The ops surfaces (/ops, /api/ops) also accept this token. Unset: service token only. */
+    OPS_TOKEN: optionalSecret(production),
+    /** Largest JSON body accepted. */
+    API_BODY_LIMIT_BYTES: positiveInt(100 * 1024),
+    /** Fixed-window rate limit per credential. */
+    API_RATE_LIMIT_WINDOW_MS: positiveInt(60_000),
+    /** Requests per window for an API key (one user). */
+    API_RATE_LIMIT_USER: positiveInt(600),
+    /** Requests per window for the service token (the SaaS backend, all users). */
+    API_RATE_LIMIT_SERVICE: positiveInt(60_000),
+    /** Requests per window for the ops token. */
+    API_RATE_LIMIT_OPS: positiveInt(600),
+    /**
+     * Response-time targets, `name=ms` pairs: names `subscription`, `usage`, `upgrade`,
+     * `checkout`, `default`, or a route such as `GET /api/billing/plans`.
+     */
+    API_LATENCY_TARGETS: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        try {
+          return parseTargets(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
+    /** How often per-minute request statistics are written to api_metrics. */
+    API_METRICS_FLUSH_MS: positiveInt(10_000),
+    /** In-process (L1) cache entries. 0 turns L1 off. */
+    CACHE_L1_MAX: z.coerce.number().int().nonnegative().default(10_000),
+    /** Allowed origins for checkout success/cancel URLs (comma-separated). Unset: any https URL. */
+    CHECKOUT_ALLOWED_ORIGINS: originList,
+    /** Budget for draining in-flight requests on SIGTERM. */
+    API_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  });
+
+export interface ApiConfig {
+  port: number;
+  databaseUrl: string;
+  dbPoolMax: number;
+  redisUrl: string;
+  redisPrefix: string;
+  serviceToken: string;
+  opsToken: string | undefined;
+  /** Undefined outside production when no key is set: Stripe-backed routes answer 503. */
+  stripeSecretKey: string | undefined;
+  stripeApiBase: string | undefined;
+  plansFile: string;
+  bodyLimitBytes: number;
+  rateLimit: { windowMs: number; user: number; service: number; ops: number };
+  latencyTargets: LatencyTargets;
+  metricsFlushMs: number;
+  l1Max: number;
+  checkoutAllowedOrigins: string[] | undefined;
+  shutdownTimeoutMs: number;
+}
+
+/** Parses the API configuration; throws a ConfigError naming every bad variable. */
+export function loadApiConfig(env: Env = processEnv()): ApiConfig {
+  const production = isProduction(env);
+  const api = parseEnv(apiEnvSchema(production), env, 'api');
+  const db = dbEnv(env);
+  const redis = redisEnv(env);
+  const auth = serviceTokenEnv(env);
+  const stripe = parseEnv(
+    stripeEnvSchema(production).pick({ STRIPE_SECRET_KEY: true, STRIPE_API_BASE: true }),
+    env,
+    'stripe',
+  );
+  const plans = plansEnv(env);
+  return {
+    port: api.API_PORT,
+    databaseUrl: db.DATABASE_URL,
+    dbPoolMax: db.DB_POOL_MAX,
+    redisUrl: redis.REDIS_URL,
+    redisPrefix: redis.REDIS_PREFIX,
+    serviceToken: auth.BILLING_SERVICE_TOKEN,
+    opsToken: api.OPS_TOKEN,
+    stripeSecretKey: stripe.STRIPE_SECRET_KEY,
+    stripeApiBase: stripe.STRIPE_API_BASE,
+    plansFile: plans.PLANS_FILE,
+    bodyLimitBytes: api.API_BODY_LIMIT_BYTES,
+    rateLimit: {
+      windowMs: api.API_RATE_LIMIT_WINDOW_MS,
+      user: api.API_RATE_LIMIT_USER,
+      service: api.API_RATE_LIMIT_SERVICE,
+      ops: api.API_RATE_LIMIT_OPS,
+    },
+    latencyTargets: api.API_LATENCY_TARGETS ?? DEFAULT_TARGETS,
+    metricsFlushMs: api.API_METRICS_FLUSH_MS,
+    l1Max: api.CACHE_L1_MAX,
+    checkoutAllowedOrigins: api.CHECKOUT_ALLOWED_ORIGINS,
+    shutdownTimeoutMs: api.API_SHUTDOWN_TIMEOUT_MS,
+  };
+}

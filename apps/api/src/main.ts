@@ -1,0 +1,93 @@
+import { createTieredCache } from '@billing/cache';
+import { loadOrExit, loadPlanCatalogue } from '@billing/config';
+import { createDb, seedPlans } from '@billing/db';
+import { rootLogger } from '@billing/logger';
+import { closeRedis, createRedis } from '@billing/queue';
+import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
+import { createStripeClient } from '@billing/stripe';
+import { usageEnv } from '@billing/usage';
+import { createApiApp } from './app.js';
+import { loadApiConfig } from './env.js';
+
+/**
+ * Start-up: config → plan catalogue (validated; a bad file stops the process) → Postgres,
+ * seed `plans` → Redis (cache role) → cache subscriber → HTTP. SIGTERM: stop accepting,
+ * drain, flush request metrics, close the cache, Redis and Postgres.
+ */
+const logger = rootLogger();
+const config = loadOrExit(loadApiConfig);
+const usageConfig = loadOrExit(usageEnv);
+const catalogue = loadOrExit(() => loadPlanCatalogue(config.plansFile));
+
+const {
+  db,
+  sql,
+  close: closeDb,
+} = createDb({
+  url: config.databaseUrl,
+  max: config.dbPoolMax,
+  applicationName: 'billing-api',
+});
+await seedPlans(db, catalogue);
+logger.info({ plans: catalogue.plans.map((plan) => plan.id) }, 'plan catalogue loaded');
+
+const redis = createRedis(config.redisUrl, { role: 'cache', connectionName: 'api' });
+redis.on('error', (error) => logger.warn({ reason: error.message }, 'redis error'));
+const registry = createRegistry('api');
+const cache = createTieredCache({
+  redis,
+  prefix: config.redisPrefix,
+  logger,
+  registry,
+  l1Max: config.l1Max,
+});
+await cache.start();
+
+const stripe = config.stripeSecretKey
+  ? createStripeClient({ secretKey: config.stripeSecretKey, apiBase: config.stripeApiBase })
+  : undefined;
+if (!stripe)
+  logger.warn('STRIPE_SECRET_KEY not set: checkout, upgrade, cancel and proration answer 503');
+
+let shuttingDown = false;
+const api = createApiApp({
+  config: {
+    serviceToken: config.serviceToken,
+    opsToken: config.opsToken,
+    redisPrefix: config.redisPrefix,
+    bodyLimitBytes: config.bodyLimitBytes,
+    rateLimit: config.rateLimit,
+    latencyTargets: config.latencyTargets,
+    metricsFlushMs: config.metricsFlushMs,
+    checkoutAllowedOrigins: config.checkoutAllowedOrigins,
+  },
+  catalogue,
+  db,
+  sql,
+  redis,
+  cache,
+  stripe,
+  logger,
+  registry,
+  usageConfig,
+  isShuttingDown: () => shuttingDown,
+});
+
+const server = await listen(api.app, config.port);
+api.recorder.start();
+logger.info({ port: config.port }, 'api listening');
+
+const lifecycle = createLifecycle(logger, [
+  {
+    name: 'stop accepting requests and drain',
+    run: async () => {
+      shuttingDown = true;
+      await closeServer(server, config.shutdownTimeoutMs);
+    },
+  },
+  { name: 'flush request metrics', run: () => api.recorder.stop() },
+  { name: 'close cache subscriber', run: () => cache.close() },
+  { name: 'close redis', run: () => closeRedis(redis) },
+  { name: 'close postgres', run: () => closeDb() },
+]);
+void lifecycle;
