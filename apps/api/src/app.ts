@@ -2,10 +2,12 @@ import type { TieredCache } from '@billing/cache';
 import type { PlanCatalogue } from '@billing/config';
 import type { Database, Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
+import type { OpsCredentials } from '@billing/ops';
 import type { RedisClient } from '@billing/queue';
 import { errorHandler, healthRouter, notFoundHandler } from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
 import { getUsageSnapshot, type UsageConfig } from '@billing/usage';
+import type { Queue } from 'bullmq';
 import express, { type RequestHandler, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import { authenticate, requireOps } from './auth/middleware.js';
@@ -19,6 +21,7 @@ import { RequestRecorder } from './monitoring/recorder.js';
 import { DEFAULT_TARGETS, type LatencyTargets } from './monitoring/targets.js';
 import { buildOpenApi } from './openapi.js';
 import { type OpsDeps, opsApiRouter, opsUiRouter } from './ops/index.js';
+import { queueDashboard } from './ops/queue-dashboard.js';
 import { billingRouter } from './routes/billing.js';
 import { usageRouter } from './routes/usage.js';
 
@@ -61,6 +64,11 @@ export interface ApiDeps {
    * (also `requireOps`). Routes under `/api` must be documented in openapi.ts.
    */
   extraMounts?: ExtraMount[];
+  /**
+   * Queue handles for the ops surfaces: the dashboard at `/ops/queues` (every queue) and the
+   * dead letters of `stripe-events` under `/api/ops`.
+   */
+  ops?: { queues: Queue[]; stripeEventsQueue: Queue; credentials: OpsCredentials };
 }
 
 export interface ExtraMount {
@@ -201,7 +209,20 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     recorder,
     latencyTargets: targets,
     now,
+    deadLetters: deps.ops
+      ? { stripeEventsQueue: deps.ops.stripeEventsQueue, credentials: deps.ops.credentials }
+      : undefined,
   };
+
+  // The queue dashboard sits outside the bearer guard below: a browser logs in to it with
+  // basic auth (OPS_BASIC_USER/PASSWORD), which the dashboard's own auth checks, as well as
+  // the service or ops bearer token.
+  if (deps.ops) {
+    app.use(
+      '/ops/queues',
+      queueDashboard({ queues: deps.ops.queues, credentials: deps.ops.credentials }),
+    );
+  }
 
   const mounts: { base: string; router: Router; extra: RequestHandler[] }[] = [
     {

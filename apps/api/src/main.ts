@@ -2,7 +2,15 @@ import { createTieredCache } from '@billing/cache';
 import { loadOrExit, loadPlanCatalogue } from '@billing/config';
 import { createDb, seedPlans } from '@billing/db';
 import { rootLogger } from '@billing/logger';
-import { closeRedis, createRedis } from '@billing/queue';
+import {
+  closeOpsQueues,
+  createOpsQueues,
+  dbPoolMetrics,
+  opsCredentials,
+  opsEnv,
+  queueMetrics,
+} from '@billing/ops';
+import { closeRedis, createRedis, QUEUES } from '@billing/queue';
 import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { usageEnv } from '@billing/usage';
@@ -17,6 +25,7 @@ import { loadApiConfig } from './env.js';
 const logger = rootLogger();
 const config = loadOrExit(loadApiConfig);
 const usageConfig = loadOrExit(usageEnv);
+const opsConfig = loadOrExit(() => opsEnv());
 const catalogue = loadOrExit(() => loadPlanCatalogue(config.plansFile));
 
 const {
@@ -42,6 +51,22 @@ const cache = createTieredCache({
   l1Max: config.l1Max,
 });
 await cache.start();
+
+// Ops: a Queue handle per catalog queue for the dashboard, dead letters and depth metrics.
+// Queues need a connection that waits for Redis rather than failing fast.
+const queueConnection = createRedis(config.redisUrl, { role: 'worker', connectionName: 'api-ops' });
+queueConnection.on('error', (error) =>
+  logger.warn({ reason: error.message }, 'redis (ops queues) error'),
+);
+const opsQueues = createOpsQueues({ connection: queueConnection, prefix: config.redisPrefix });
+queueMetrics(registry, Object.values(opsQueues));
+dbPoolMetrics(registry, { sql, max: config.dbPoolMax, applicationName: 'billing-api' });
+const credentials = opsCredentials({
+  serviceToken: config.serviceToken,
+  opsToken: config.opsToken,
+  basicUser: opsConfig.OPS_BASIC_USER,
+  basicPassword: opsConfig.OPS_BASIC_PASSWORD,
+});
 
 const stripe = config.stripeSecretKey
   ? createStripeClient({ secretKey: config.stripeSecretKey, apiBase: config.stripeApiBase })
@@ -71,6 +96,11 @@ const api = createApiApp({
   registry,
   usageConfig,
   isShuttingDown: () => shuttingDown,
+  ops: {
+    queues: Object.values(opsQueues),
+    stripeEventsQueue: opsQueues[QUEUES.stripeEvents],
+    credentials,
+  },
 });
 
 const server = await listen(api.app, config.port);
@@ -87,7 +117,8 @@ const lifecycle = createLifecycle(logger, [
   },
   { name: 'flush request metrics', run: () => api.recorder.stop() },
   { name: 'close cache subscriber', run: () => cache.close() },
-  { name: 'close redis', run: () => closeRedis(redis) },
+  { name: 'close ops queues', run: () => closeOpsQueues(opsQueues) },
+  { name: 'close redis', run: () => Promise.all([closeRedis(redis), closeRedis(queueConnection)]) },
   { name: 'close postgres', run: () => closeDb() },
 ]);
 void lifecycle;

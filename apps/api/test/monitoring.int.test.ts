@@ -160,3 +160,31 @@ describe('OpenAPI document and health', () => {
     expect(metrics).toContain('billing_cache_lookups_total');
   });
 });
+
+describe('ops surfaces mounted on the API app', () => {
+  it('the queue dashboard at /ops/queues answers 401 without credentials and serves the board with the ops token or basic login', async () => {
+    const anonymous = await t.call('/ops/queues', { token: null });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic/);
+    const withToken = await t.call('/ops/queues', { token: OPS_TOKEN });
+    expect(withToken.status).toBe(200);
+    expect(await withToken.text()).toMatch(/<html/i);
+    const basic = `Basic ${Buffer.from('ops:ops-basic-password-123').toString('base64')}`;
+    const withBasic = await t.call('/ops/queues', {
+      token: null,
+      headers: { authorization: basic },
+    });
+    expect(withBasic.status).toBe(200);
+  });
+
+  it('GET /api/ops/dead-letters lists nothing on a fresh database and rejects a bad limit naming the field', async () => {
+    const { status, body } = await json<{ count: number }>(await t.call('/api/ops/dead-letters'));
+    expect(status).toBe(200);
+    expect(body.count).toBe(0);
+    const bad = await json<{ error: { field?: string } }>(
+      await t.call('/api/ops/dead-letters?limit=lots'),
+    );
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/limit/);
+  });
+});

@@ -18,7 +18,8 @@ import {
   subscriptions,
 } from '@billing/db';
 import { rootLogger } from '@billing/logger';
-import { closeRedis, createRedis, type RedisClient, waitReady } from '@billing/queue';
+import { closeOpsQueues, createOpsQueues, opsCredentials } from '@billing/ops';
+import { closeRedis, createRedis, QUEUES, type RedisClient, waitReady } from '@billing/queue';
 import { closeServer, listen } from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
 import type { TestServices } from '@billing/testing';
@@ -97,6 +98,10 @@ export async function startTestApi(
     l1Max: options.l1Max,
   });
   await cache.start();
+  // Queue handles for the ops surfaces, on a connection of their own as in main.ts.
+  const queueConnection = createRedis(options.redisUrl ?? services.redisUrl, { role: 'worker' });
+  queueConnection.on('error', () => {});
+  const opsQueues = createOpsQueues({ connection: queueConnection, prefix: services.redisPrefix });
   const api = createApiApp({
     config: {
       serviceToken: SERVICE_TOKEN,
@@ -115,6 +120,16 @@ export async function startTestApi(
     registry,
     usageConfig: USAGE_CONFIG,
     now: options.now,
+    ops: {
+      queues: Object.values(opsQueues),
+      stripeEventsQueue: opsQueues[QUEUES.stripeEvents],
+      credentials: opsCredentials({
+        serviceToken: SERVICE_TOKEN,
+        opsToken: OPS_TOKEN,
+        basicUser: 'ops',
+        basicPassword: 'ops-basic-password-123',
+      }),
+    },
   });
   const server: Server = await listen(api.app, 0, '127.0.0.1');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -143,7 +158,9 @@ export async function startTestApi(
       await closeServer(server, 1_000);
       await api.recorder.stop();
       await cache.close();
+      await closeOpsQueues(opsQueues);
       await closeRedis(redis);
+      await closeRedis(queueConnection);
       await sql.end({ timeout: 5 });
     },
   };

@@ -1,7 +1,9 @@
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
 import { rootLogger } from '@billing/logger';
-import { closeRedis, createRedis } from '@billing/queue';
+import { backoffFromEnv, opsEnv, startStripeSyncWorker } from '@billing/ops';
+import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
+import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
 import {
   closeServer,
   createLifecycle,
@@ -18,12 +20,14 @@ import { workerUsageEnv } from './env.js';
 import { startUsageWorker } from './worker.js';
 
 const env = loadOrExit(() => workerUsageEnv());
+const ops = loadOrExit(() => opsEnv());
 const logger = rootLogger().child({ app: 'worker-usage' });
 const registry = createRegistry('worker-usage');
 
+// The roll-up uses a few connections; the scheduled Stripe sync (when on) up to five more.
 const db = createDb({
   url: env.DATABASE_URL,
-  max: Math.min(env.DB_POOL_MAX, 4),
+  max: Math.min(env.DB_POOL_MAX, 8),
   applicationName: 'worker-usage',
 });
 const connection = createRedis(env.REDIS_URL, { role: 'worker', connectionName: 'worker-usage' });
@@ -53,6 +57,40 @@ const usage = await startUsageWorker({
         }
       : undefined,
 });
+// The scheduled Stripe backfill/reconciliation (issue 6) lives in this scheduled-jobs
+// process. Off unless STRIPE_SYNC_CRON is set; it needs a Stripe key.
+const stripeSync = env.STRIPE_SECRET_KEY
+  ? await startStripeSyncWorker({
+      connection,
+      prefix: env.REDIS_PREFIX,
+      db: db.db,
+      sql: db.sql,
+      stripe: createStripeClient({
+        secretKey: env.STRIPE_SECRET_KEY,
+        apiBase: env.STRIPE_API_BASE,
+      }),
+      cron: ops.STRIPE_SYNC_CRON,
+      fillGaps: ops.STRIPE_SYNC_FILL_GAPS,
+      cache: { redis: commands, prefix: env.REDIS_PREFIX },
+      backoff: backoffFromEnv(ops),
+      logger,
+    })
+  : undefined;
+if (!env.STRIPE_SECRET_KEY && ops.STRIPE_SYNC_CRON) {
+  logger.warn('STRIPE_SYNC_CRON is set but STRIPE_SECRET_KEY is not: the Stripe sync stays off');
+}
+
+// Queue depth of the queues this process serves, and its Postgres pool use.
+const depthQueues = [QUEUES.usageRollup, QUEUES.stripeSync].map((name) =>
+  createQueue(name, { connection, prefix: env.REDIS_PREFIX }),
+);
+queueMetrics(registry, depthQueues);
+dbPoolMetrics(registry, {
+  sql: db.sql,
+  max: Math.min(env.DB_POOL_MAX, 8),
+  applicationName: 'worker-usage',
+});
+
 const drift = startDriftMonitor({
   sql: db.sql,
   redis: commands,
@@ -84,6 +122,8 @@ const server = await listen(app, env.WORKER_USAGE_PORT);
 // /readyz reports the shutdown meanwhile.
 lifecycle = createLifecycle(logger, [
   { name: 'worker', run: () => usage.close() },
+  { name: 'stripe sync', run: async () => stripeSync?.close() },
+  { name: 'queues', run: () => Promise.all(depthQueues.map((queue) => queue.close())) },
   { name: 'drift', run: () => drift.stop() },
   { name: 'redis', run: () => Promise.all([closeRedis(connection), closeRedis(commands)]) },
   { name: 'postgres', run: () => db.close() },

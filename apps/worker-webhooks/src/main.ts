@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
-import { closeRedis, createRedis } from '@billing/queue';
+import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
+import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
 import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { createStripeRefetcher } from '@billing/sync';
@@ -45,6 +46,14 @@ if (!stripe && env.STRIPE_REFETCH_OBJECTS.size > 0) {
 
 const registry = createRegistry('worker-webhooks');
 const metrics = createWorkerMetrics(registry);
+// Depth of the queue this worker drains (waiting/active/delayed/failed), and pool use.
+const depthQueue = createQueue(QUEUES.stripeEvents, { connection, prefix: env.REDIS_PREFIX });
+queueMetrics(registry, [depthQueue]);
+dbPoolMetrics(registry, {
+  sql: db.sql,
+  max: Math.max(env.DB_POOL_MAX, env.WEBHOOK_CONCURRENCY + 2),
+  applicationName: 'worker-webhooks',
+});
 
 const worker = startWebhookWorker({
   db: db.db,
@@ -64,6 +73,7 @@ let server: Server | undefined;
 const lifecycle = createLifecycle(logger, [
   // Stop taking jobs and let the in-flight ones finish (and commit) first.
   { name: 'worker', run: () => worker.close() },
+  { name: 'depth queue', run: () => depthQueue.close() },
   { name: 'http', run: () => (server ? closeServer(server) : Promise.resolve()) },
   { name: 'redis', run: () => Promise.all([closeRedis(connection), closeRedis(cache)]) },
   { name: 'postgres', run: () => db.close() },
