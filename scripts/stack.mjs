@@ -155,11 +155,35 @@ const APPS = [
   },
 ];
 
-function startApps() {
+// Without STRIPE_SECRET_KEY the apps talk to the bundled Stripe simulator (packages/testing),
+// which also sends the signed webhooks to the ingress. It starts first so its catalogue
+// webhooks are retried until the ingress answers.
+const SIMULATOR = {
+  name: 'stripe-simulator',
+  dir: 'packages/testing',
+  main: 'src/simulator/main.ts',
+  url: (e) => `http://localhost:${e.STRIPE_SIMULATOR_PORT}/_simulator/status`,
+};
+
+function simulatorMode() {
+  const env = process.env;
+  if (env.STRIPE_SECRET_KEY) return false;
+  env.STRIPE_SIMULATOR_PORT ??= '12111';
+  env.STRIPE_API_BASE = `http://127.0.0.1:${env.STRIPE_SIMULATOR_PORT}`;
+  env.STRIPE_SECRET_KEY = 'sk_test_simulator';
+  // Lets the API's billing page offer its simulator-only user picker (see apps/api billing-page).
+  env.STRIPE_SIMULATOR = 'true';
+  return true;
+}
+
+function startApps(extra = []) {
   const children = [];
-  const present = APPS.filter((app) => fs.existsSync(path.join(root, app.dir, 'src/main.ts')));
+  const present = [
+    ...extra,
+    ...APPS.filter((app) => fs.existsSync(path.join(root, app.dir, 'src/main.ts'))),
+  ];
   for (const app of present) {
-    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), ['src/main.ts'], {
+    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [app.main ?? 'src/main.ts'], {
       cwd: path.join(root, app.dir),
       env: process.env,
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -194,6 +218,16 @@ function startApps() {
   process.on('SIGTERM', () => stop(0));
   log('running:');
   for (const { app } of children) console.log(`  ${app.name.padEnd(16)} ${app.url(process.env)}`);
+  const api = children.find(({ app }) => app.name === 'api');
+  if (api) {
+    const page = api.app.url(process.env).replace('/api/openapi.json', '/billing');
+    console.log(`  ${'billing page'.padEnd(16)} ${page}`);
+  }
+  if (extra.includes(SIMULATOR)) {
+    log(
+      'simulator mode: no STRIPE_SECRET_KEY, so the apps use the bundled Stripe simulator; try `npm run simulate -- journey`',
+    );
+  }
   log('Ctrl-C stops everything');
 }
 
@@ -215,7 +249,7 @@ async function main() {
   await ensureServices();
   if (command === 'start') {
     migrate();
-    startApps();
+    startApps(simulatorMode() ? [SIMULATOR] : []);
     return;
   }
   if (command === 'test') {

@@ -69,6 +69,11 @@ export interface ApiDeps {
    * dead letters of `stripe-events` under `/api/ops`.
    */
   ops?: { queues: Queue[]; stripeEventsQueue: Queue; credentials: OpsCredentials };
+  /**
+   * Human-facing pages outside `/api` (the billing page at `/billing`), mounted at the root
+   * with their own access rules; not part of the OpenAPI document.
+   */
+  pages?: Router[];
 }
 
 export interface ExtraMount {
@@ -260,6 +265,8 @@ export function createApiApp(deps: ApiDeps): ApiApp {
       mount.access === 'public' ? [] : mount.access === 'ops' ? [...guard, requireOps] : guard;
     app.use(mount.base, markRouteBase, ...access, mount.router);
   }
+
+  for (const page of deps.pages ?? []) app.use(page);
 
   app.use(notFoundHandler);
   app.use(bodyErrors(bodyLimit));

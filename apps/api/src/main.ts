@@ -15,6 +15,8 @@ import { closeServer, createLifecycle, createRegistry, listen } from '@billing/r
 import { createStripeClient } from '@billing/stripe';
 import { usageEnv } from '@billing/usage';
 import { createApiApp } from './app.js';
+import { billingPageConfig } from './billing-page/env.js';
+import { billingPageRouter } from './billing-page/router.js';
 import { loadApiConfig } from './env.js';
 
 /**
@@ -26,6 +28,7 @@ const logger = rootLogger();
 const config = loadOrExit(loadApiConfig);
 const usageConfig = loadOrExit(usageEnv);
 const opsConfig = loadOrExit(() => opsEnv());
+const billingPage = loadOrExit(() => billingPageConfig());
 const catalogue = loadOrExit(() => loadPlanCatalogue(config.plansFile));
 
 const {
@@ -96,6 +99,14 @@ const api = createApiApp({
   registry,
   usageConfig,
   isShuttingDown: () => shuttingDown,
+  pages: [
+    billingPageRouter({
+      sql,
+      logger,
+      serviceToken: config.serviceToken,
+      simulator: billingPage.simulator,
+    }),
+  ],
   ops: {
     queues: Object.values(opsQueues),
     stripeEventsQueue: opsQueues[QUEUES.stripeEvents],

@@ -41,6 +41,15 @@ export interface FakeStripeOptions {
   maxNetworkRetries?: number;
   /** Share a state between servers, or pre-seed one. */
   state?: FakeStripeState;
+  /**
+   * Serves every request outside `/v1/` first (the simulator's hosted checkout page and
+   * `/_simulator` API); calling `next()` falls through to the fake API (a 404 there).
+   */
+  extension?: (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => void;
+  /** Keep only the newest this many `requests` (a long-running simulator). Default: all. */
+  maxRecordedRequests?: number;
+  /** Called after every answered API request (e.g. to persist state after a change). */
+  onResponse?: (request: RecordedRequest) => void;
 }
 
 export interface RecordedRequest {
@@ -560,6 +569,9 @@ const routes: Route[] = [
       ] as const),
     });
   }),
+  route('POST', '/v1/invoices/:id/pay', ({ path, state, change }) =>
+    state.payInvoice(path.id!, {}, change),
+  ),
   route('GET', '/v1/invoices/:id', ({ path, state }) => state.getInvoice(path.id!)),
   route('GET', '/v1/invoices', ({ params, state }) => {
     const customer = str(params, 'customer');
@@ -748,6 +760,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     headers: Record<string, string> = {},
   ) => {
     record.status = status;
+    options.onResponse?.(record);
     res.writeHead(status, {
       'content-type': 'application/json',
       'request-id': headers['request-id'] ?? stripeId('req', 14),
@@ -776,6 +789,12 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       injected: false,
     };
     requests.push(record);
+    if (
+      options.maxRecordedRequests !== undefined &&
+      requests.length > options.maxRecordedRequests
+    ) {
+      requests.splice(0, requests.length - options.maxRecordedRequests);
+    }
     const requestId = stripeId('req', 14);
     const fail = (error: StripeApiError, extra: Record<string, string> = {}) =>
       send(res, record, error.status, JSON.stringify(error.toBody(), null, 2), {
@@ -785,7 +804,13 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
 
     // 1. Authentication, as Stripe checks it first.
     const auth = headers.authorization ?? '';
-    const key = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+    // Bearer, or Basic with the key as the user name (`curl -u sk_test_…:`), as Stripe accepts.
+    const basic = /^Basic\s+(\S+)$/i.exec(auth)?.[1];
+    const key =
+      /^Bearer\s+(\S+)$/i.exec(auth)?.[1] ??
+      (basic
+        ? Buffer.from(basic, 'base64').toString('utf8').split(':')[0] || undefined
+        : undefined);
     if (!key) {
       return fail(
         new StripeApiError(
@@ -887,13 +912,21 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   };
 
   const server = http.createServer((req, res) => {
+    const extension = options.extension;
+    if (extension && !(req.url ?? '/').startsWith('/v1/')) {
+      extension(req, res, () => serve(req, res));
+      return;
+    }
+    serve(req, res);
+  });
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { type: 'api_error', message: String(error) } }));
       }
     });
-  });
+  };
   server.keepAliveTimeout = 1000;
 
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Stripe } from '@billing/stripe';
-import { invalidRequest, parameterInvalid, resourceMissing } from './errors.js';
+import { invalidRequest, parameterInvalid, resourceMissing, StripeApiError } from './errors.js';
 import {
   type CustomerOptions,
   checkoutSessionObject,
@@ -69,6 +69,40 @@ export interface SubscriptionUpdate {
   metadata?: MetadataPatch;
   trialEnd?: number | 'now';
   description?: string | null;
+}
+
+/** Called with every event the state records, in order (the simulator delivers them as webhooks). */
+export type EventListener = (event: SnapshotEvent) => void;
+
+export interface FakeStripeStateOptions {
+  now?: () => number;
+  /**
+   * The hosted page URL of an open checkout session. Default Stripe's
+   * (`https://checkout.stripe.com/c/pay/<id>`); the simulator serves its own page.
+   */
+  checkoutUrl?: (sessionId: string) => string;
+  /** Keep at most this many events in `events` (oldest dropped). Default: all. */
+  maxEvents?: number;
+}
+
+/** What `toJSON()` writes and `FakeStripeState.fromJSON()` reads back (the simulator's state file). */
+export interface FakeStripeSnapshot {
+  version: 1;
+  customers: Stripe.Customer[];
+  products: Stripe.Product[];
+  prices: Stripe.Price[];
+  subscriptions: FixtureSubscription[];
+  invoices: Stripe.Invoice[];
+  checkoutSessions: Stripe.Checkout.Session[];
+  events: SnapshotEvent[];
+  failedDeliveries: string[];
+  deletedCustomers: string[];
+  meterEvents: Stripe.Billing.MeterEvent[];
+  meterEventDuplicates: number;
+  checkoutInputs: Array<[string, CheckoutSessionInput]>;
+  sequence: Array<[string, number]>;
+  decliningCustomers: string[];
+  pendingInvoiceLines: Array<[string, Json[]]>;
 }
 
 export interface CheckoutSessionInput {
@@ -192,9 +226,27 @@ export class FakeStripeState {
   private readonly sequence = new Map<string, number>();
   private nextSequence = 0;
   private readonly clock: () => number;
+  private readonly checkoutUrl: ((sessionId: string) => string) | undefined;
+  private readonly maxEvents: number | undefined;
+  private readonly listeners = new Set<EventListener>();
+  /** Customers whose card declines every charge (`setCardDeclines`). */
+  private readonly decliningCustomers = new Set<string>();
+  /**
+   * Proration lines a `create_prorations` change left for the subscription's next invoice
+   * (Stripe's pending invoice items), per subscription.
+   */
+  private readonly pendingInvoiceLines = new Map<string, Json[]>();
 
-  constructor(options: { now?: () => number } = {}) {
+  constructor(options: FakeStripeStateOptions = {}) {
     this.clock = options.now ?? nowSeconds;
+    this.checkoutUrl = options.checkoutUrl;
+    this.maxEvents = options.maxEvents;
+  }
+
+  /** Calls `listener` with every event recorded from now on; returns the unsubscribe function. */
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   now(): number {
@@ -208,7 +260,69 @@ export class FakeStripeState {
     this.meterEvents.clear();
     this.checkoutInputs.clear();
     this.sequence.clear();
+    this.decliningCustomers.clear();
+    this.pendingInvoiceLines.clear();
     this.meterEventDuplicates = 0;
+  }
+
+  /**
+   * The whole account as JSON (the simulator keeps it in a file across restarts). Only the
+   * newest `maxEvents` events are kept.
+   */
+  toJSON(maxEvents = 5_000): FakeStripeSnapshot {
+    const events = [...this.events.values()].slice(-maxEvents);
+    return structuredClone({
+      version: 1 as const,
+      customers: [...this.customers.values()],
+      products: [...this.products.values()],
+      prices: [...this.prices.values()],
+      subscriptions: [...this.subscriptions.values()],
+      invoices: [...this.invoices.values()],
+      checkoutSessions: [...this.checkoutSessions.values()],
+      events,
+      failedDeliveries: [...this.failedDeliveries].filter((id) => this.events.has(id)),
+      deletedCustomers: [...this.deletedCustomers],
+      meterEvents: [...this.meterEvents.values()],
+      meterEventDuplicates: this.meterEventDuplicates,
+      checkoutInputs: [...this.checkoutInputs.entries()],
+      sequence: [...this.sequence.entries()],
+      decliningCustomers: [...this.decliningCustomers],
+      pendingInvoiceLines: [...this.pendingInvoiceLines.entries()],
+    });
+  }
+
+  /** A state holding what `toJSON()` wrote. Restoring records no events. */
+  static fromJSON(
+    snapshot: FakeStripeSnapshot,
+    options: FakeStripeStateOptions = {},
+  ): FakeStripeState {
+    if (snapshot.version !== 1)
+      throw new Error(`unsupported state snapshot version ${String(snapshot.version)}`);
+    const state = new FakeStripeState(options);
+    const copy = structuredClone(snapshot);
+    for (const [id, position] of copy.sequence) state.sequence.set(id, position);
+    state.nextSequence = copy.sequence.reduce(
+      (max, [, position]) => Math.max(max, position + 1),
+      0,
+    );
+    const load = <T extends Ordered>(map: Map<string, T>, items: T[]) => {
+      for (const item of items) state.store(map, item);
+    };
+    load(state.customers, copy.customers);
+    load(state.products, copy.products);
+    load(state.prices, copy.prices);
+    load(state.subscriptions, copy.subscriptions);
+    load(state.invoices, copy.invoices as Array<Stripe.Invoice & Ordered>);
+    load(state.checkoutSessions, copy.checkoutSessions);
+    load(state.events, copy.events as Array<SnapshotEvent & Ordered>);
+    for (const id of copy.failedDeliveries) state.failedDeliveries.add(id);
+    for (const id of copy.deletedCustomers) state.deletedCustomers.add(id);
+    for (const event of copy.meterEvents) state.meterEvents.set(event.identifier, event);
+    state.meterEventDuplicates = copy.meterEventDuplicates;
+    for (const [id, input] of copy.checkoutInputs) state.checkoutInputs.set(id, input);
+    for (const id of copy.decliningCustomers) state.decliningCustomers.add(id);
+    for (const [id, lines] of copy.pendingInvoiceLines) state.pendingInvoiceLines.set(id, lines);
+    return state;
   }
 
   private maps(): Array<Map<string, Ordered>> {
@@ -272,6 +386,14 @@ export class FakeStripeState {
       pendingWebhooks: 1,
     });
     this.store(this.events, event as SnapshotEvent & Ordered);
+    if (this.maxEvents !== undefined && this.events.size > this.maxEvents) {
+      // A long-running simulator keeps a window of history, like Stripe's 30 days of events.
+      const oldest = this.events.keys().next().value as string;
+      this.events.delete(oldest);
+      this.sequence.delete(oldest);
+      this.failedDeliveries.delete(oldest);
+    }
+    for (const listener of this.listeners) listener(event);
     return event;
   }
 
@@ -504,6 +626,13 @@ export class FakeStripeState {
       trialPeriodDays?: number;
       cancelAtPeriodEnd?: boolean;
       description?: string | null;
+      /**
+       * `incomplete`: the subscription is created incomplete and turns active once its first
+       * invoice is paid (what Checkout does). Default: created active (or trialing).
+       */
+      initialStatus?: 'incomplete';
+      /** Overrides the customer's card (`setCardDeclines`) for the first invoice. */
+      paymentFails?: boolean;
     },
     context?: ChangeContext,
   ): FixtureSubscription {
@@ -524,9 +653,10 @@ export class FakeStripeState {
     const trialEnd = input.trialPeriodDays ? now + input.trialPeriodDays * DAY_SECONDS : null;
     const first = prices[0]!;
     const end = trialEnd ?? now + intervalSeconds(first);
+    const liveStatus = trialEnd ? 'trialing' : 'active';
     const subscription = subscriptionObject({
       customer: input.customer,
-      status: trialEnd ? 'trialing' : 'active',
+      status: input.initialStatus ?? liveStatus,
       items: input.items.map((item, index) => ({
         price: prices[index]!,
         quantity: item.quantity ?? 1,
@@ -566,11 +696,15 @@ export class FakeStripeState {
         billingReason: 'subscription_create',
         periodStart: now,
         periodEnd: now,
+        paymentFails: input.paymentFails,
       },
       context,
     );
     const before = structuredClone(subscription) as unknown as Json;
     subscription.latest_invoice = invoice.id;
+    // A declined first payment leaves the subscription incomplete (payment_behavior
+    // allow_incomplete); a paid one makes it live.
+    subscription.status = invoice.status === 'paid' ? liveStatus : 'incomplete';
     this.emit(
       'customer.subscription.updated',
       subscription,
@@ -781,6 +915,11 @@ export class FakeStripeState {
           context,
         );
         subscription.latest_invoice = invoice.id;
+      } else if (lines.length > 0 && behavior === 'create_prorations') {
+        // Stripe keeps these as pending invoice items, billed with the next invoice.
+        const pending = this.pendingInvoiceLines.get(id) ?? [];
+        pending.push(...lines);
+        this.pendingInvoiceLines.set(id, pending);
       }
     }
     if (update.cancelAtPeriodEnd !== undefined) {
@@ -868,6 +1007,8 @@ export class FakeStripeState {
       if (behavior !== 'none') lines.push(...prorationLines);
       const { end } = subscriptionPeriod(subscription);
       if (behavior !== 'always_invoice' && !resetPeriod) {
+        // Pending proration items from earlier changes are billed with the next invoice.
+        lines.push(...(structuredClone(this.pendingLines(subscription.id)) as Json[]));
         for (const item of items) {
           lines.push(
             invoiceLineObject({
@@ -942,19 +1083,27 @@ export class FakeStripeState {
     return invoice;
   }
 
-  /** Creates a paid invoice with these lines and emits created → finalized → paid → payment_succeeded. */
+  /**
+   * Creates an invoice with these lines, finalizes it and charges the customer's card:
+   * emits created → finalized → paid → payment_succeeded, or, when the card declines
+   * (`setCardDeclines`, or `paymentFails`), created → finalized → payment_failed and the
+   * invoice stays open.
+   */
   issueInvoice(
     input: {
+      /** Pre-assigned id (to reference the invoice before its events). */
+      id?: string;
       customer: string;
       subscription?: string | null;
       lines: Json[];
       billingReason: Stripe.Invoice.BillingReason;
       periodStart: number;
       periodEnd: number;
+      paymentFails?: boolean;
     },
     context?: ChangeContext,
   ): Stripe.Invoice {
-    const id = stripeId('in');
+    const id = input.id ?? stripeId('in');
     for (const line of input.lines) line.invoice = id;
     const total = input.lines.reduce((sum, line) => sum + Number(line.amount ?? 0), 0);
     const invoice = invoiceObject({
@@ -982,10 +1131,18 @@ export class FakeStripeState {
     };
     invoice.amount_paid = 0;
     invoice.amount_remaining = paid.amount_due;
+    invoice.attempted = false;
+    invoice.attempt_count = 0;
     this.emit('invoice.created', invoice, undefined, context);
     invoice.status = 'open';
     invoice.status_transitions = { ...invoice.status_transitions, finalized_at: paid.created };
     this.emit('invoice.finalized', invoice, { status: 'draft' }, context);
+    const fails =
+      paid.amount_due > 0 && (input.paymentFails ?? this.decliningCustomers.has(input.customer));
+    if (fails) {
+      this.failPayment(invoice, context);
+      return invoice;
+    }
     Object.assign(invoice, paid);
     this.emit(
       'invoice.paid',
@@ -995,6 +1152,198 @@ export class FakeStripeState {
     );
     this.emit('invoice.payment_succeeded', invoice, undefined, context);
     return invoice;
+  }
+
+  /** A declined charge on an open invoice: `invoice.payment_failed`, next attempt in 3 days. */
+  private failPayment(invoice: Stripe.Invoice, context?: ChangeContext): void {
+    const now = this.now();
+    invoice.status = 'open';
+    invoice.attempted = true;
+    invoice.attempt_count = (invoice.attempt_count ?? 0) + 1;
+    invoice.amount_paid = 0;
+    invoice.amount_remaining = invoice.amount_due;
+    invoice.next_payment_attempt = now + 3 * DAY_SECONDS;
+    invoice.status_transitions = { ...invoice.status_transitions, paid_at: null };
+    this.emit('invoice.payment_failed', invoice, undefined, context);
+  }
+
+  /** Makes every later charge to this customer's card decline (`true`) or succeed again. */
+  setCardDeclines(customerId: string, declines: boolean): void {
+    this.getCustomer(customerId, 'customer');
+    if (declines) this.decliningCustomers.add(customerId);
+    else this.decliningCustomers.delete(customerId);
+  }
+
+  cardDeclines(customerId: string): boolean {
+    return this.decliningCustomers.has(customerId);
+  }
+
+  /** Proration lines waiting for the subscription's next invoice. */
+  pendingLines(subscriptionId: string): readonly Json[] {
+    return this.pendingInvoiceLines.get(subscriptionId) ?? [];
+  }
+
+  /**
+   * `POST /v1/invoices/:id/pay`: charges an open invoice again (Stripe's retry, or the
+   * customer fixing their card). Paid: `invoice.paid`, `invoice.payment_succeeded`, and a
+   * past_due (or incomplete) subscription billed by it becomes active again
+   * (`customer.subscription.updated`). Declined: `invoice.payment_failed`, and the call
+   * answers 402 `card_declined`, as Stripe does.
+   */
+  payInvoice(
+    id: string,
+    options: { paymentFails?: boolean } = {},
+    context?: ChangeContext,
+  ): Stripe.Invoice {
+    const invoice = this.getInvoice(id);
+    if (invoice.status === 'paid') throw invalidRequest('Invoice is already paid.');
+    if (invoice.status !== 'open') {
+      throw invalidRequest(`You can only pay an open invoice; this one is ${invoice.status}.`);
+    }
+    const customer = String(invoice.customer);
+    if (options.paymentFails ?? this.decliningCustomers.has(customer)) {
+      this.failPayment(invoice, context);
+      throw new StripeApiError(402, 'card_error', 'Your card was declined.', 'card_declined');
+    }
+    const now = this.now();
+    const before = structuredClone(invoice) as unknown as Json;
+    invoice.status = 'paid';
+    invoice.attempted = true;
+    invoice.attempt_count = Math.max(1, invoice.attempt_count ?? 0);
+    invoice.amount_paid = invoice.amount_due;
+    invoice.amount_remaining = 0;
+    invoice.next_payment_attempt = null;
+    invoice.status_transitions = { ...invoice.status_transitions, paid_at: now };
+    const previous = previousAttributes(before, invoice as unknown as Json);
+    this.emit(
+      'invoice.paid',
+      invoice,
+      {
+        status: previous.status,
+        amount_paid: previous.amount_paid,
+        amount_remaining: previous.amount_remaining,
+      },
+      context,
+    );
+    this.emit('invoice.payment_succeeded', invoice, undefined, context);
+    const subscriptionId = invoice.parent?.subscription_details?.subscription;
+    const subscription =
+      typeof subscriptionId === 'string' ? this.subscriptions.get(subscriptionId) : undefined;
+    if (
+      subscription &&
+      subscription.latest_invoice === invoice.id &&
+      ['past_due', 'unpaid', 'incomplete'].includes(subscription.status)
+    ) {
+      const status = subscription.status;
+      subscription.status =
+        subscription.trial_end && subscription.trial_end > now ? 'trialing' : 'active';
+      this.emit('customer.subscription.updated', subscription, { status }, context);
+    }
+    return invoice;
+  }
+
+  /**
+   * The subscription's current period ends now (what a test clock advancing to the period
+   * end does, without moving time): a subscription set to cancel at the period end is
+   * canceled (`customer.subscription.deleted`); any other moves to a new period starting
+   * now (`customer.subscription.updated`) and is billed for it, with any pending proration
+   * lines (`invoice.created` → `invoice.finalized` → `invoice.paid` →
+   * `invoice.payment_succeeded`). A declined charge leaves the invoice open
+   * (`invoice.payment_failed`) and the subscription `past_due`.
+   */
+  renewSubscription(
+    id: string,
+    options: { paymentFails?: boolean } = {},
+    context?: ChangeContext,
+  ): { subscription: FixtureSubscription; invoice: Stripe.Invoice | null } {
+    const subscription = this.getSubscription(id);
+    if (subscription.status === 'canceled' || subscription.status === 'incomplete_expired') {
+      throw invalidRequest(`Subscription ${id} has ended (${subscription.status}).`);
+    }
+    if (subscription.status === 'incomplete') {
+      throw invalidRequest(`Subscription ${id} is incomplete: pay its first invoice first.`);
+    }
+    const now = this.now();
+    const period = subscriptionPeriod(subscription);
+    const ends =
+      subscription.cancel_at_period_end ||
+      (subscription.cancel_at !== null && subscription.cancel_at <= period.end);
+    if (ends) {
+      subscription.status = 'canceled';
+      subscription.ended_at = now;
+      subscription.canceled_at = subscription.canceled_at ?? now;
+      this.pendingInvoiceLines.delete(id);
+      this.emit('customer.subscription.deleted', subscription, undefined, context);
+      return { subscription, invoice: null };
+    }
+    const before = structuredClone(subscription) as unknown as Json;
+    const invoiceId = stripeId('in');
+    const items = subscription.items.data;
+    const itemEnds: number[] = [];
+    for (const item of items) {
+      const end = now + intervalSeconds(item.price);
+      itemEnds.push(end);
+      const shaped = item as unknown as Json;
+      if (
+        shaped.current_period_start !== undefined ||
+        subscription.current_period_start === undefined
+      ) {
+        shaped.current_period_start = now;
+        shaped.current_period_end = end;
+      }
+    }
+    const newEnd = itemEnds[0] ?? now + 30 * DAY_SECONDS;
+    if (subscription.current_period_start !== undefined) {
+      subscription.current_period_start = now;
+      subscription.current_period_end = newEnd;
+    }
+    subscription.billing_cycle_anchor = now;
+    if (subscription.status === 'trialing' && (subscription.trial_end ?? 0) <= now) {
+      subscription.status = 'active';
+    }
+    subscription.latest_invoice = invoiceId;
+    this.emit(
+      'customer.subscription.updated',
+      subscription,
+      previousAttributes(before, subscription as unknown as Json),
+      context,
+    );
+    const lines = [
+      ...(this.pendingInvoiceLines.get(id) ?? []),
+      ...items.map((item) =>
+        invoiceLineObject({
+          invoice: '',
+          amount: (item.price.unit_amount ?? 0) * (item.quantity ?? 1),
+          price: item.price,
+          quantity: item.quantity ?? 1,
+          subscription: id,
+          subscriptionItem: item.id,
+          periodStart: now,
+          periodEnd: now + intervalSeconds(item.price),
+          description: `${item.quantity ?? 1} × ${this.productName(item.price)}`,
+        }),
+      ),
+    ];
+    this.pendingInvoiceLines.delete(id);
+    const invoice = this.issueInvoice(
+      {
+        id: invoiceId,
+        customer: String(subscription.customer),
+        subscription: id,
+        lines,
+        billingReason: 'subscription_cycle',
+        periodStart: period.start,
+        periodEnd: period.end,
+        paymentFails: options.paymentFails,
+      },
+      context,
+    );
+    if (invoice.status !== 'paid' && subscription.status !== 'past_due') {
+      const status = subscription.status;
+      subscription.status = 'past_due';
+      this.emit('customer.subscription.updated', subscription, { status }, context);
+    }
+    return { subscription, invoice };
   }
 
   /** Adds an invoice built elsewhere (factories), without events. */
@@ -1033,6 +1382,7 @@ export class FakeStripeState {
       currency: prices[0]?.currency ?? 'usd',
       created: this.now(),
     });
+    if (this.checkoutUrl) session.url = this.checkoutUrl(session.id);
     session.customer_email = input.customerEmail ?? null;
     session.customer_details = input.customerEmail
       ? {
@@ -1043,6 +1393,12 @@ export class FakeStripeState {
     this.store(this.checkoutSessions, session);
     this.checkoutInputs.set(session.id, structuredClone(input));
     return session;
+  }
+
+  /** What the session was created with (line items, …), for the hosted page. */
+  checkoutInput(id: string): CheckoutSessionInput | undefined {
+    const input = this.checkoutInputs.get(id);
+    return input ? structuredClone(input) : undefined;
   }
 
   getCheckoutSession(id: string): Stripe.Checkout.Session {
@@ -1069,7 +1425,14 @@ export class FakeStripeState {
     session.customer = customer;
     if (input.mode === 'subscription') {
       const subscription = this.createSubscription(
-        { customer, items: input.lineItems, metadata: input.subscriptionMetadata ?? {} },
+        {
+          customer,
+          items: input.lineItems,
+          metadata: input.subscriptionMetadata ?? {},
+          initialStatus: 'incomplete',
+          // The card was just entered on the hosted page and accepted.
+          paymentFails: false,
+        },
         context,
       );
       session.subscription = subscription.id;

@@ -1,0 +1,142 @@
+import type { PlanCatalogue } from '@billing/config';
+import type { Logger } from '@billing/logger';
+import express from 'express';
+import { type FakeStripe, startFakeStripe } from '../stripe/server.js';
+import { FakeStripeState } from '../stripe/state.js';
+import { ensureCatalogue } from './catalogue.js';
+import { controlRouter } from './control.js';
+import { loadState, type StateWriter, stateWriter } from './persist.js';
+import { WebhookSender, type WebhookSenderOptions } from './webhooks.js';
+
+/**
+ * The Stripe simulator: the fake Stripe API (`/v1/…`, the `stripe` client points at it with
+ * STRIPE_API_BASE), a hosted Checkout page, `/_simulator` helpers, and a webhook sender that
+ * delivers every event the account records, signed, to the ingress. Used by `npm start`
+ * without a Stripe key (main.ts) and in-process by browser and end-to-end tests.
+ */
+/** Events kept in memory (`GET /v1/events`); older ones are dropped. */
+const MAX_EVENTS = 10_000;
+
+export interface SimulatorOptions {
+  /** 0 picks a free port. */
+  port?: number;
+  host?: string;
+  /** Base URL browsers use for the hosted checkout page. Default `http://<host>:<port>`. */
+  publicUrl?: string;
+  /** Where webhooks go, e.g. `http://127.0.0.1:3000/webhooks/stripe`. */
+  webhookUrl: string;
+  /** The endpoint's signing secret (the first of STRIPE_WEBHOOK_SECRETS). */
+  webhookSecret: string;
+  /** Products and prices to create at start (what is missing). */
+  catalogue?: PlanCatalogue;
+  /** Keep the account in this file across restarts. Default: in memory only. */
+  stateFile?: string;
+  logger: Logger;
+  webhooks?: Pick<WebhookSenderOptions, 'maxAttempts' | 'backoffMs' | 'timeoutMs' | 'concurrency'>;
+}
+
+export interface RunningSimulator {
+  /** e.g. http://127.0.0.1:12111: STRIPE_API_BASE for the apps. */
+  url: string;
+  port: number;
+  state: FakeStripeState;
+  fake: FakeStripe;
+  webhooks: WebhookSender;
+  /** Resolves when every event so far has been delivered (or given up); false on timeout. */
+  idle(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function startSimulator(options: SimulatorOptions): Promise<RunningSimulator> {
+  const { logger } = options;
+  let publicUrl = options.publicUrl?.replace(/\/$/, '');
+  const stateOptions = {
+    checkoutUrl: (id: string) => `${publicUrl}/checkout/${encodeURIComponent(id)}`,
+    maxEvents: MAX_EVENTS,
+  };
+  const state = options.stateFile
+    ? loadState(options.stateFile, stateOptions, logger)
+    : new FakeStripeState(stateOptions);
+  const writer: StateWriter | undefined = options.stateFile
+    ? stateWriter(options.stateFile, state, logger)
+    : undefined;
+
+  const webhooks = new WebhookSender({
+    ...options.webhooks,
+    url: options.webhookUrl,
+    secret: options.webhookSecret,
+    logger,
+    onDelivered: (event) => {
+      if (state.failedDeliveries.delete(event.id)) writer?.changed();
+    },
+    onGiveUp: (event) => {
+      state.failedDeliveries.add(event.id);
+      writer?.changed();
+    },
+  });
+  // Every change the account records goes out as a webhook, in order.
+  const unsubscribe = state.subscribe((event) => {
+    webhooks.enqueue(event);
+    writer?.changed();
+  });
+
+  const control = express();
+  control.disable('x-powered-by');
+  control.use(
+    controlRouter({
+      state,
+      webhooks,
+      redeliver: (eventIds) => {
+        const ids = eventIds ?? [...state.failedDeliveries];
+        const events = ids.flatMap((id) => {
+          const event = state.events.get(id);
+          return event ? [event] : [];
+        });
+        for (const event of events) webhooks.enqueue(event);
+        return events;
+      },
+    }),
+  );
+
+  const fake = await startFakeStripe({
+    state,
+    port: options.port ?? 0,
+    host: options.host ?? '127.0.0.1',
+    secretKey: 'sk_test_simulator',
+    extension: (req, res, next) => control(req as express.Request, res as express.Response, next),
+    // A long-running process must not keep every request it ever served.
+    maxRecordedRequests: 1_000,
+    onResponse: (request) => {
+      if (request.method !== 'GET') writer?.changed();
+    },
+  });
+  publicUrl ??= fake.url;
+
+  // The plan catalogue's products and prices (their events go out like any other change).
+  if (options.catalogue) {
+    const setup = ensureCatalogue(state, options.catalogue);
+    logger.info(
+      {
+        created: setup.created.map((price) => price.lookup_key ?? price.id),
+        existing: setup.existing.map((price) => price.lookup_key ?? price.id),
+      },
+      'plan catalogue prices ready',
+    );
+  }
+
+  logger.info({ url: fake.url, webhookUrl: options.webhookUrl }, 'stripe simulator listening');
+  return {
+    url: fake.url,
+    port: fake.port,
+    state,
+    fake,
+    webhooks,
+    idle: (timeoutMs) => webhooks.idle(timeoutMs),
+    async close() {
+      unsubscribe();
+      await webhooks.close();
+      await fake.close();
+      writer?.flush();
+    },
+  };
+}
