@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { fixture, fixtureCandidates, loadStripeFixtures } from './fixtures.js';
 
 describe('stripe fixtures', () => {
-  it('finds fixtures3.json in the shared folder next to the repository', () => {
+  it('finds the fixtures3.json kept in the package, so a fresh clone needs nothing else', () => {
     const { file, resources } = loadStripeFixtures();
-    expect(file.endsWith(path.join('shared', 'stripe', 'fixtures3.json'))).toBe(true);
+    expect(file.endsWith(path.join('testing', 'fixtures', 'stripe', 'fixtures3.json'))).toBe(true);
     expect(resources.subscription?.object).toBe('subscription');
   });
 

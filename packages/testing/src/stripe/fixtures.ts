@@ -5,9 +5,9 @@ import { type Env, parseEnv, processEnv } from '@billing/config';
 import { z } from 'zod';
 
 /**
- * Stripe's own example objects (`openapi/fixtures3.json`), shared next to the repository:
- * `<repo>/../shared/stripe/fixtures3.json`. CI clones the repository next to a copy of
- * `shared/`, so the same relative path holds there. STRIPE_FIXTURES_FILE overrides it.
+ * Stripe's own example objects (`openapi/fixtures3.json`, MIT), kept in this package at
+ * `fixtures/stripe/fixtures3.json` so a fresh clone needs nothing else.
+ * STRIPE_FIXTURES_FILE points at another copy (e.g. a newer one).
  */
 const fixturesEnvSchema = z.object({
   STRIPE_FIXTURES_FILE: z.string().min(1, 'must be a file path').optional(),
@@ -21,27 +21,11 @@ export type StripeFixtureResources = Record<string, Record<string, unknown>>;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** The monorepo root: the nearest ancestor holding pnpm-workspace.yaml. */
-function findRepoRoot(from: string): string | undefined {
-  let dir = from;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
 /** Where the fixtures file is looked for, in order. */
 export function fixtureCandidates(env: Env = processEnv()): string[] {
   const { STRIPE_FIXTURES_FILE } = parseEnv(fixturesEnvSchema, env, 'stripe fixtures');
   if (STRIPE_FIXTURES_FILE) return [path.resolve(STRIPE_FIXTURES_FILE)];
-  // packages/testing/src/stripe -> repo root is four levels up.
-  const repo = findRepoRoot(here) ?? path.resolve(here, '../../../..');
-  return [
-    path.resolve(repo, '../shared/stripe/fixtures3.json'),
-    path.resolve(repo, 'shared/stripe/fixtures3.json'),
-  ];
+  return [path.resolve(here, '../../fixtures/stripe/fixtures3.json')];
 }
 
 let cached: { file: string; resources: StripeFixtureResources } | undefined;
