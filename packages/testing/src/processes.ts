@@ -40,10 +40,12 @@ export interface AppProcess {
  */
 export async function startApp(options: {
   app: string;
-  env: Record<string, string>;
+  env: Record<string, string | undefined>;
   port: number;
   healthPath?: string;
   timeoutMs?: number;
+  /** How long SIGTERM may take before SIGKILL. */
+  stopTimeoutMs?: number;
 }): Promise<AppProcess> {
   const cwd = path.join(REPO_ROOT, 'apps', options.app);
   const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), ['src/main.ts'], {
@@ -51,24 +53,31 @@ export async function startApp(options: {
     env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout?.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
+  // The last 200 chunks of stdout + stderr, for assertions and failure messages.
+  const chunks: string[] = [];
+  const keep = (chunk: Buffer) => {
+    chunks.push(chunk.toString('utf8'));
+    if (chunks.length > 200) chunks.shift();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const output = () => chunks.join('');
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
   const handle: AppProcess = {
     name: options.app,
     child,
-    output: () => output,
+    output,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
-      return exited;
+      // A process that does not finish its graceful shutdown in time is killed (and the
+      // caller sees a null exit code).
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.stopTimeoutMs ?? 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
     },
     kill: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -82,7 +91,7 @@ export async function startApp(options: {
     if (child.exitCode !== null)
       throw new Error(`${options.app} exited with ${child.exitCode}:\n${output}`);
     try {
-      const response = await fetch(url);
+      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
       if (response.ok) return handle;
     } catch {
       // not listening yet
@@ -90,7 +99,7 @@ export async function startApp(options: {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await handle.kill();
-  throw new Error(`${options.app} did not answer ${url} in time:\n${output}`);
+  throw new Error(`${options.app} did not answer ${url} in time:\n${output()}`);
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */

@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { Server } from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,7 @@ import {
 import { rootLogger } from '@billing/logger';
 import { closeServer, listen } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
-import type { TestServices } from '@billing/testing';
+import { freePort, startApp, type TestServices } from '@billing/testing';
 import { type RunningSimulator, startSimulator } from '@billing/testing/simulator';
 import express from 'express';
 import { type BrowserContext, chromium } from 'playwright-core';
@@ -58,73 +57,6 @@ export interface SimulatedStack {
 
 export interface BrowserStack extends SimulatedStack {
   browser: BrowserContext;
-}
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-
-async function waitForHttp(
-  url: string,
-  what: string,
-  child: ChildProcess,
-  output: () => string,
-  timeoutMs = 45_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`${what} exited with ${child.exitCode}:\n${output()}`);
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      if (response.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what} did not become ready at ${url} within ${timeoutMs} ms:\n${output()}`);
-}
-
-interface AppProcess {
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** Runs `apps/<name>/src/main.ts` with tsx, as scripts/stack.mjs does. */
-function startApp(name: string, env: Env): AppProcess & { output: () => string } {
-  const lines: string[] = [];
-  const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), ['src/main.ts'], {
-    cwd: path.join(REPO_ROOT, 'apps', name),
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const keep = (chunk: Buffer) => {
-    lines.push(chunk.toString('utf8'));
-    if (lines.length > 200) lines.shift();
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return {
-    child,
-    output: () => lines.join('').slice(-4_000),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
 }
 
 /** The system plus headless Chromium with a fresh profile. */
@@ -198,10 +130,23 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
       STRIPE_API_BASE: simulator.url,
       STRIPE_WEBHOOK_SECRETS: DEV_WEBHOOK_SECRET,
     };
-    const ingress = startApp('ingress', env);
-    stops.push(ingress.stop);
-    const worker = startApp('worker-webhooks', env);
-    stops.push(worker.stop);
+    const [ingress, worker] = await Promise.all([
+      startApp({
+        app: 'ingress',
+        env,
+        port: ingressPort,
+        healthPath: '/readyz',
+        timeoutMs: 45_000,
+      }),
+      startApp({
+        app: 'worker-webhooks',
+        env,
+        port: workerPort,
+        healthPath: '/readyz',
+        timeoutMs: 45_000,
+      }),
+    ]);
+    stops.push(ingress.stop, worker.stop);
 
     // 3. The API (factory) with the billing page in simulator mode in front of it.
     const api = await startTestApi(services, {
@@ -217,20 +162,6 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
     stops.push(() => closeServer(server, 1_000));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-    await Promise.all([
-      waitForHttp(
-        `http://127.0.0.1:${ingressPort}/readyz`,
-        'ingress',
-        ingress.child,
-        ingress.output,
-      ),
-      waitForHttp(
-        `http://127.0.0.1:${workerPort}/readyz`,
-        'worker-webhooks',
-        worker.child,
-        worker.output,
-      ),
-    ]);
     // The catalogue's product/price webhooks have gone through (the worker synced them).
     await simulator.idle(30_000);
 
