@@ -1,0 +1,87 @@
+import { parseArgs } from 'node:util';
+import { dbEnv, loadOrExit } from '@billing/config';
+import { apiKeys, createDb } from '@billing/db';
+import { and, eq, isNull } from 'drizzle-orm';
+import { createApiKey } from '../auth/api-keys.js';
+
+// API keys for the billing API, managed by an operator:
+//   api-keys create --user <userId> [--name <label>]   a key that may act only for that user
+//   api-keys create --service [--name <label>]         a key that may act for any user
+//   api-keys revoke <keyId>
+//   api-keys list [--user <userId>]
+// The plaintext key is printed once by `create` and never stored (only its SHA-256).
+const usage =
+  'usage: api-keys create (--user <id> | --service) [--name <label>] | revoke <keyId> | list [--user <id>]';
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+let parsed: ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>;
+const options = {
+  user: { type: 'string' },
+  service: { type: 'boolean' },
+  name: { type: 'string' },
+} as const;
+try {
+  parsed = parseArgs({ options, allowPositionals: true, strict: true });
+} catch (error) {
+  fail(`${(error as Error).message}\n${usage}`);
+}
+const [command, ...rest] = parsed.positionals;
+const { user, service, name } = parsed.values;
+
+const { DATABASE_URL } = loadOrExit(() => dbEnv());
+const handle = createDb({ url: DATABASE_URL, max: 1, applicationName: 'api-keys-cli' });
+try {
+  if (command === 'create') {
+    if (Boolean(user) === Boolean(service))
+      fail(`give exactly one of --user <id> or --service\n${usage}`);
+    if (user !== undefined && !/^[A-Za-z0-9_.:@-]{1,200}$/.test(user))
+      fail('--user: not a valid user id');
+    const key = await createApiKey(handle.db, {
+      scope: service ? 'service' : 'user',
+      userId: user,
+      name,
+    });
+    console.log(
+      JSON.stringify({
+        id: key.id,
+        key: key.key,
+        scope: service ? 'service' : 'user',
+        userId: user ?? null,
+      }),
+    );
+    console.error('store the key now: it is not shown again');
+  } else if (command === 'revoke') {
+    const [keyId] = rest;
+    if (!keyId) fail(`revoke needs a key id\n${usage}`);
+    const revoked = await handle.db
+      .update(apiKeys)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
+      .returning({ id: apiKeys.id });
+    if (revoked.length === 0) fail(`no active key ${keyId}`);
+    console.log(JSON.stringify({ id: keyId, revoked: true }));
+  } else if (command === 'list') {
+    const rows = await handle.db
+      .select({
+        id: apiKeys.id,
+        keyPrefix: apiKeys.keyPrefix,
+        scope: apiKeys.scope,
+        userId: apiKeys.userId,
+        name: apiKeys.name,
+        createdAt: apiKeys.createdAt,
+        lastUsedAt: apiKeys.lastUsedAt,
+        revokedAt: apiKeys.revokedAt,
+      })
+      .from(apiKeys)
+      .where(user ? eq(apiKeys.userId, user) : undefined);
+    for (const row of rows) console.log(JSON.stringify(row));
+  } else {
+    fail(usage);
+  }
+} finally {
+  await handle.close();
+}
