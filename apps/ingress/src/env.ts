@@ -26,6 +26,8 @@ export const ingressEnvSchema = z.object({
 export interface IngressConfig {
   port: number;
   redisUrl: string;
+  /** REDIS_CLUSTER_NODES: connect to this Redis Cluster instead of redisUrl. */
+  redisClusterNodes?: string[];
   redisPrefix: string;
   /** STRIPE_WEBHOOK_SECRETS in order; during a rotation both the old and the new one. */
   webhookSecrets: string[];
@@ -55,6 +57,7 @@ export function loadIngressConfig(env: Env = processEnv()): IngressConfig {
   return {
     port: ingress.INGRESS_PORT,
     redisUrl: redis.REDIS_URL,
+    redisClusterNodes: redis.REDIS_CLUSTER_NODES,
     redisPrefix: redis.REDIS_PREFIX,
     webhookSecrets: stripe.STRIPE_WEBHOOK_SECRETS,
     toleranceSeconds: stripe.STRIPE_WEBHOOK_TOLERANCE_SECONDS,

@@ -4,7 +4,7 @@ import type { Logger } from '@billing/logger';
 import {
   closeRedis,
   createQueue,
-  createRedis,
+  createRedisClient,
   QUEUES,
   type RedisClient,
   waitReady,
@@ -60,11 +60,19 @@ export async function startIngress(
   const registry = options.registry ?? createRegistry('ingress');
   // Producer role: no offline queue, one retry, a command timeout. When Redis is down an
   // enqueue fails at once instead of piling requests up behind a reconnect.
-  const redis = createRedis(config.redisUrl, {
-    role: 'producer',
-    commandTimeoutMs: config.enqueueTimeoutMs,
-    connectionName: 'ingress',
-  });
+  // Auto-pipelining: the enqueues of concurrent deliveries that are ready in the same
+  // event-loop turn share one socket write and one read (bench/README.md: about a third less
+  // Redis CPU per delivery, a few per cent more deliveries per second). Each delivery's
+  // EVALSHA is still its own atomic script with its own answer and timeout.
+  const redis = createRedisClient(
+    { url: config.redisUrl, clusterNodes: config.redisClusterNodes },
+    {
+      role: 'producer',
+      commandTimeoutMs: config.enqueueTimeoutMs,
+      connectionName: 'ingress',
+      autoPipelining: true,
+    },
+  );
   const queue = createQueue(QUEUES.stripeEvents, { connection: redis, prefix: config.redisPrefix });
   // Connection errors repeat on every reconnect attempt while Redis is down; requests
   // report their own failures, so these are warnings, not crashes.
@@ -78,7 +86,7 @@ export async function startIngress(
     await queue.close().catch(() => undefined);
     await closeRedis(redis);
     throw new Error(
-      `redis unreachable at start-up (${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}): ${(error as Error).message}`,
+      `redis unreachable at start-up (${config.redisClusterNodes?.join(',') ?? config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}): ${(error as Error).message}`,
     );
   }
 

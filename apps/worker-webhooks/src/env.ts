@@ -32,6 +32,10 @@ export const workerEnvSchema = (production: boolean) =>
       WEBHOOK_REFETCH_ON_TIE: flag(true),
       /** Postgres lock_timeout per event transaction: a lock held longer is a transient failure, retried later. */
       WEBHOOK_LOCK_TIMEOUT_MS: positiveInt(10_000),
+      /** BullMQ job lock; a crashed worker's jobs are re-run after about lock + stalled interval. */
+      WEBHOOK_LOCK_DURATION_MS: positiveInt(30_000),
+      /** How often this worker looks for stalled jobs (those whose lock expired). */
+      WEBHOOK_STALLED_INTERVAL_MS: positiveInt(30_000),
     });
 
 export type WorkerEnv = z.infer<ReturnType<typeof workerEnvSchema>>;

@@ -3,7 +3,7 @@ import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
-import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { closeRedis, createQueue, createRedisClient, QUEUES } from '@billing/queue';
 import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { createStripeRefetcher } from '@billing/sync';
@@ -22,13 +22,15 @@ const db = createDb({
   max: Math.max(env.DB_POOL_MAX, env.WEBHOOK_CONCURRENCY + 2),
   applicationName: 'worker-webhooks',
 });
-const connection = createRedis(env.REDIS_URL, {
+// REDIS_CLUSTER_NODES, when set, points both at a Redis Cluster instead of REDIS_URL.
+const redisTarget = { url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES };
+const connection = createRedisClient(redisTarget, {
   role: 'worker',
   connectionName: 'worker-webhooks',
 });
 // Invalidation waits for Redis to come back (worker role) instead of failing fast, bounded
 // per event by the invalidation timeout.
-const cache = createRedis(env.REDIS_URL, {
+const cache = createRedisClient(redisTarget, {
   role: 'worker',
   connectionName: 'worker-webhooks-cache',
 });
@@ -66,6 +68,8 @@ const worker = startWebhookWorker({
   refetchAlways: env.STRIPE_REFETCH_OBJECTS,
   refetchOnTie: env.WEBHOOK_REFETCH_ON_TIE,
   lockTimeoutMs: env.WEBHOOK_LOCK_TIMEOUT_MS,
+  lockDurationMs: env.WEBHOOK_LOCK_DURATION_MS,
+  stalledIntervalMs: env.WEBHOOK_STALLED_INTERVAL_MS,
   metrics,
 });
 

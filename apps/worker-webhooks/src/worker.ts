@@ -20,6 +20,13 @@ export interface WebhookWorkerDeps extends ProcessDeps {
   /** Events processed in parallel (WEBHOOK_CONCURRENCY). */
   concurrency: number;
   logger: Logger;
+  /**
+   * BullMQ job lock (ms) and how often stalled jobs are looked for: a job whose worker died
+   * comes back after at most about lockDuration + stalledInterval. BullMQ's defaults (30 s
+   * each) when absent.
+   */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
 }
 
 type StripeEventsJob = JobsOfQueue<typeof QUEUES.stripeEvents>;
@@ -67,6 +74,8 @@ export function startWebhookWorker(deps: WebhookWorkerDeps): Worker {
     {
       ...bullOptions({ connection: deps.connection, prefix: deps.redisPrefix }),
       concurrency: deps.concurrency,
+      ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs } : {}),
+      ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
       settings: {
         backoffStrategy: (attemptsMade: number, type?: string) => {
           if (type === WEBHOOK_BACKOFF) return webhookBackoffMs(attemptsMade);

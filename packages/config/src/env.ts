@@ -84,6 +84,20 @@ export const redisEnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_{}.-]+$/, 'may contain only letters, digits and _ { } . -')
     .default('billing'),
+  /**
+   * Redis Cluster: comma-separated `host:port` of some of its nodes. When set, apps connect
+   * to the cluster instead of REDIS_URL (REDIS_PREFIX must then be hash-tagged).
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((value) => {
+      const nodes = (value ?? '')
+        .split(',')
+        .map((node) => node.trim())
+        .filter(Boolean);
+      return nodes.length > 0 ? nodes : undefined;
+    }),
 });
 export type RedisEnv = z.infer<typeof redisEnvSchema>;
 export const redisEnv = (env: Env = processEnv()): RedisEnv =>

@@ -15,6 +15,12 @@ export interface CreateRedisOptions {
   /** Per-command timeout for fail-fast roles, in ms. */
   commandTimeoutMs?: number;
   connectionName?: string;
+  /**
+   * ioredis auto-pipelining: commands issued in the same event-loop turn go out in one write
+   * (and come back in one read). Each command still succeeds or fails on its own. Useful for
+   * a client many concurrent requests share (the ingress producer); never for blocking ones.
+   */
+  autoPipelining?: boolean;
 }
 
 const reconnectDelay = (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 2_000);
@@ -31,6 +37,7 @@ export function redisOptions(options: CreateRedisOptions): RedisOptions {
     // Fail-fast clients must answer "not ready" straight away instead of waiting for a
     // connection; they are created eagerly so the first request does not pay the handshake.
     lazyConnect: false,
+    enableAutoPipelining: options.autoPipelining ?? false,
   };
 }
 
@@ -60,6 +67,19 @@ export function createRedisCluster(nodes: string[], options: CreateRedisOptions)
 }
 
 export type RedisClient = Redis | Cluster;
+
+/**
+ * A client for wherever the deployment's Redis is: the cluster of `clusterNodes`
+ * (REDIS_CLUSTER_NODES) when given, else the single server at `url` (REDIS_URL).
+ */
+export function createRedisClient(
+  target: { url: string; clusterNodes?: readonly string[] },
+  options: CreateRedisOptions,
+): RedisClient {
+  return target.clusterNodes && target.clusterNodes.length > 0
+    ? createRedisCluster([...target.clusterNodes], options)
+    : createRedis(target.url, options);
+}
 
 /** Resolves when the client is ready, or rejects after `timeoutMs`. */
 export async function waitReady(client: RedisClient, timeoutMs = 5_000): Promise<void> {

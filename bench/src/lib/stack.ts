@@ -1,0 +1,123 @@
+import path from 'node:path';
+import { baseChildEnv } from './env.js';
+import { freePort } from './ports.js';
+import { type NodeProcess, spawnApp, waitHttpOk } from './proc.js';
+
+export interface StackTarget {
+  /** Single Redis (`redis://…`), or … */
+  redisUrl?: string;
+  /** … a Redis Cluster: `host:port` of its nodes (REDIS_CLUSTER_NODES). */
+  redisClusterNodes?: string[];
+  /** Hash-tagged (`{…}`) so it also works on a cluster. */
+  redisPrefix: string;
+  databaseUrl?: string;
+  /** STRIPE_WEBHOOK_SECRETS. */
+  secret: string;
+  /** Folder for the processes' logs. */
+  logDir: string;
+  /** LOG_LEVEL of the apps; `info` as shipped unless a drill wants less. */
+  logLevel?: string;
+  nodeEnv?: 'development' | 'production' | 'test';
+  /** Where the apps' stdout goes (see SpawnOptions.log). */
+  log?: 'file' | 'pipe';
+}
+
+export interface RunningApp {
+  proc: NodeProcess;
+  port: number;
+  url: string;
+}
+
+function sharedEnv(target: StackTarget): Record<string, string> {
+  const env: Record<string, string> = {
+    ...baseChildEnv(),
+    NODE_ENV: target.nodeEnv ?? 'development',
+    LOG_LEVEL: target.logLevel ?? 'info',
+    REDIS_PREFIX: target.redisPrefix,
+    STRIPE_WEBHOOK_SECRETS: target.secret,
+  };
+  if (target.redisUrl) env.REDIS_URL = target.redisUrl;
+  if (target.redisClusterNodes) env.REDIS_CLUSTER_NODES = target.redisClusterNodes.join(',');
+  if (target.databaseUrl) env.DATABASE_URL = target.databaseUrl;
+  return env;
+}
+
+/** `apps/ingress` as a process of its own, ready (its /readyz answers 200). */
+export async function startIngressApp(
+  target: StackTarget,
+  options: { name?: string; env?: Record<string, string>; nodeArgs?: string[] } = {},
+): Promise<RunningApp> {
+  const port = await freePort();
+  const name = options.name ?? 'ingress';
+  const proc = spawnApp('ingress', {
+    name,
+    env: { ...sharedEnv(target), INGRESS_PORT: String(port), ...options.env },
+    logFile: path.join(target.logDir, `${name}.log`),
+    nodeArgs: options.nodeArgs,
+    log: target.log,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttpOk(proc, `${url}/readyz`);
+  return { proc, port, url };
+}
+
+/** `apps/worker-webhooks` as a process of its own, ready. */
+export async function startWebhookWorkerApp(
+  target: StackTarget,
+  options: {
+    name?: string;
+    concurrency?: number;
+    env?: Record<string, string>;
+    nodeArgs?: string[];
+  } = {},
+): Promise<RunningApp> {
+  if (!target.databaseUrl) throw new Error('the webhook worker needs a database');
+  const port = await freePort();
+  const name = options.name ?? 'worker-webhooks';
+  const env: Record<string, string> = {
+    ...sharedEnv(target),
+    WORKER_WEBHOOKS_PORT: String(port),
+    ...options.env,
+  };
+  if (options.concurrency) env.WEBHOOK_CONCURRENCY = String(options.concurrency);
+  const proc = spawnApp('worker-webhooks', {
+    name,
+    env,
+    logFile: path.join(target.logDir, `${name}.log`),
+    nodeArgs: options.nodeArgs,
+    log: target.log,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttpOk(proc, `${url}/readyz`);
+  return { proc, port, url };
+}
+
+/** `apps/api` as a process of its own, ready. The service token is `serviceToken`. */
+export async function startApiApp(
+  target: StackTarget,
+  options: {
+    name?: string;
+    serviceToken: string;
+    env?: Record<string, string>;
+    nodeArgs?: string[];
+  },
+): Promise<RunningApp> {
+  if (!target.databaseUrl) throw new Error('the API needs a database');
+  const port = await freePort();
+  const name = options.name ?? 'api';
+  const proc = spawnApp('api', {
+    name,
+    env: {
+      ...sharedEnv(target),
+      API_PORT: String(port),
+      BILLING_SERVICE_TOKEN: options.serviceToken,
+      ...options.env,
+    },
+    logFile: path.join(target.logDir, `${name}.log`),
+    nodeArgs: options.nodeArgs,
+    log: target.log,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttpOk(proc, `${url}/readyz`);
+  return { proc, port, url };
+}

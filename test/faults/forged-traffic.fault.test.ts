@@ -1,0 +1,233 @@
+import { Redis } from 'ioredis';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { flushPrefix } from '../../packages/testing/src/services.js';
+import { signStripePayload } from '../../packages/testing/src/stripe/sign.js';
+import {
+  buildEvents,
+  cleanupAfterAll,
+  DRILL_SECRET,
+  drillDatabase,
+  drillDir,
+  exactlyOnceReport,
+  type RunningApp,
+  runId,
+  startIngressApp,
+  startWebhookWorkerApp,
+  waitApplied,
+} from './support.js';
+
+/**
+ * Drill: 10,000 forged or malformed requests mixed at random into 1,000 valid deliveries.
+ * Every forged one must be rejected with its 4xx (and leave no job and no row), every valid
+ * one acknowledged and applied once, and the ingress must stay up and ready throughout.
+ */
+const VALID = 1_000;
+const services = inject('services');
+const db = await drillDatabase('forged');
+const prefix = `{fault-fg-${runId(6)}}`;
+const dir = drillDir('forged-traffic');
+let ingress: RunningApp;
+let worker: RunningApp;
+let redis: Redis;
+cleanupAfterAll(
+  () => ingress?.proc.stop(),
+  () => worker?.proc.stop(),
+  () => redis?.quit(),
+  () => flushPrefix(services.redisUrl, prefix),
+);
+
+beforeAll(async () => {
+  const target = {
+    redisUrl: services.redisUrl,
+    redisPrefix: prefix,
+    databaseUrl: db.url,
+    secret: DRILL_SECRET,
+    logDir: dir,
+    logLevel: 'warn',
+  };
+  [ingress, worker] = await Promise.all([
+    startIngressApp(target),
+    startWebhookWorkerApp(target, { concurrency: 8 }),
+  ]);
+  redis = new Redis(services.redisUrl);
+});
+
+interface Shot {
+  kind: string;
+  id: string;
+  body: string | Buffer;
+  headers: Record<string, string>;
+  expect: number;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+const json = { 'content-type': 'application/json' };
+
+/** One forged or malformed request of each kind, cycling; `source` is a valid delivery to abuse. */
+function forge(n: number, source: { id: string; body: string }): Shot {
+  const forgedId = `evt_forged${n}`;
+  const other = source.body.replace(source.id, forgedId);
+  const kinds: Array<() => Shot> = [
+    // Signed with a secret that is not configured.
+    () => ({
+      kind: 'wrong_secret',
+      id: forgedId,
+      body: other,
+      headers: { ...json, 'stripe-signature': signStripePayload(other, 'whsec_attacker') },
+      expect: 400,
+    }),
+    // A real delivery's signature on a changed body (same event id: must not overwrite it).
+    () => {
+      // The e-mail changed where the event has one; otherwise one byte more. Either way the
+      // signature no longer matches the bytes.
+      const edited = source.body.replace(/"email": "[^"]*"/, '"email": "attacker@evil.example"');
+      const tampered = edited === source.body ? `${edited}\n` : edited;
+      return {
+        kind: 'tampered_body',
+        id: source.id,
+        body: tampered,
+        headers: { ...json, 'stripe-signature': signStripePayload(source.body, DRILL_SECRET) },
+        expect: 400,
+      };
+    },
+    () => ({ kind: 'no_signature', id: forgedId, body: other, headers: { ...json }, expect: 400 }),
+    () => ({
+      kind: 'garbage_signature',
+      id: forgedId,
+      body: other,
+      headers: { ...json, 'stripe-signature': `t=${now()},v0=${'a'.repeat(64)}` },
+      expect: 400,
+    }),
+    // Correctly signed, but an hour old: a replay.
+    () => ({
+      kind: 'stale_timestamp',
+      id: forgedId,
+      body: other,
+      headers: {
+        ...json,
+        'stripe-signature': signStripePayload(other, DRILL_SECRET, now() - 3600),
+      },
+      expect: 400,
+    }),
+    // Correctly signed but not JSON / not an event.
+    () => {
+      const broken = `${other.slice(0, other.length / 2)}`;
+      return {
+        kind: 'signed_invalid_json',
+        id: forgedId,
+        body: broken,
+        headers: { ...json, 'stripe-signature': signStripePayload(broken, DRILL_SECRET) },
+        expect: 400,
+      };
+    },
+    () => {
+      const notEvent = JSON.stringify({
+        id: forgedId,
+        object: 'customer',
+        type: 'customer.updated',
+      });
+      return {
+        kind: 'signed_not_an_event',
+        id: forgedId,
+        body: notEvent,
+        headers: { ...json, 'stripe-signature': signStripePayload(notEvent, DRILL_SECRET) },
+        expect: 400,
+      };
+    },
+    () => ({
+      kind: 'wrong_content_type',
+      id: forgedId,
+      body: other,
+      headers: {
+        'content-type': 'text/plain',
+        'stripe-signature': signStripePayload(other, DRILL_SECRET),
+      },
+      expect: 415,
+    }),
+  ];
+  return kinds[n % kinds.length]!();
+}
+
+async function fire(url: string, shot: Shot): Promise<number> {
+  try {
+    const response = await fetch(`${url}/webhooks/stripe`, {
+      method: 'POST',
+      headers: shot.headers,
+      body: shot.body,
+      signal: AbortSignal.timeout(15_000),
+    });
+    await response.arrayBuffer();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+describe('forged and malformed requests mixed into valid traffic', () => {
+  it('rejects all 10,000 forged or malformed requests, applies every valid delivery once, and stays up', async () => {
+    const valid = buildEvents(VALID, { runId: runId(8), customers: 200 }).map((e) => ({
+      kind: 'valid',
+      id: e.id,
+      body: e.body,
+      headers: { ...json, 'stripe-signature': signStripePayload(e.body, DRILL_SECRET) },
+      expect: 200,
+    }));
+    const forged: Shot[] = [];
+    for (let n = 0; n < 9_900; n++) forged.push(forge(n, valid[n % VALID]!));
+    // Oversized bodies (2 MiB, over the 1 MiB limit): fewer, they are heavy.
+    const big = Buffer.alloc(2 * 1024 * 1024, 'a');
+    for (let n = 0; n < 100; n++)
+      forged.push({
+        kind: 'oversized',
+        id: `evt_big${n}`,
+        body: big,
+        headers: { ...json, 'stripe-signature': `t=${now()},v1=${'0'.repeat(64)}` },
+        expect: 413,
+      });
+    const shots = [...valid, ...forged].sort(() => Math.random() - 0.5);
+
+    const results = new Map<string, Record<number, number>>();
+    const acknowledged: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (;;) {
+          const shot = shots[next++];
+          if (!shot) return;
+          const status = await fire(ingress.url, shot);
+          const byStatus = results.get(shot.kind) ?? {};
+          byStatus[status] = (byStatus[status] ?? 0) + 1;
+          results.set(shot.kind, byStatus);
+          if (shot.kind === 'valid' && status === 200) acknowledged.push(shot.id);
+        }
+      }),
+    );
+    console.log(JSON.stringify(Object.fromEntries(results)));
+
+    // Every kind got exactly its status, every time.
+    const expected = new Map(shots.map((s) => [s.kind, s.expect]));
+    for (const [kind, byStatus] of results) {
+      const count = shots.filter((s) => s.kind === kind).length;
+      expect({ kind, byStatus }).toEqual({ kind, byStatus: { [expected.get(kind)!]: count } });
+    }
+    expect(forged.length).toBe(10_000);
+    expect(ingress.proc.alive()).toBe(true);
+    expect((await fetch(`${ingress.url}/readyz`)).status).toBe(200);
+
+    await waitApplied(db.sql, acknowledged, 180_000);
+    const report = await exactlyOnceReport(db.sql, acknowledged);
+    expect(report.acknowledged).toBe(VALID);
+    expect(report.lost).toEqual([]);
+    expect(report.duplicated).toEqual([]);
+    expect(report.appliedUnacknowledged).toBe(0);
+    // Nothing forged reached the queue or the database, and no tampered content won.
+    const jobs = await redis.keys(`${prefix}:stripe-events:evt_forged*`);
+    expect(jobs).toEqual([]);
+    const [rows] = await db.sql<{ n: number }[]>`select count(*)::int as n from webhook_events`;
+    expect(Number(rows?.n)).toBe(VALID);
+    const [evil] = await db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from customers where email like '%attacker%'`;
+    expect(Number(evil?.n)).toBe(0);
+  });
+});

@@ -1,0 +1,245 @@
+/**
+ * Shared machinery of the fault drills: each drill starts the real apps as processes of its
+ * own (the bench harness), against a database and Redis of its own, sends signed deliveries
+ * the way Stripe does (retrying 5xx and connection errors), injects its fault, and checks
+ * the one promise: every acknowledged event is applied exactly once, none is lost.
+ *
+ * "Applied" is observed, not inferred: a trigger installed in the drill's database records
+ * every transition of a `webhook_events` row into processed/ignored, inside the worker's own
+ * transaction, so a rolled-back attempt leaves no trace and a second application would
+ * leave a second row.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { afterAll, inject } from 'vitest';
+import '../../packages/testing/src/context.js';
+import {
+  type BuiltEvent,
+  dropDatabase,
+  freshDatabase,
+  type NodeProcess,
+  runId,
+  type SignedEvent,
+  sleep,
+  waitFor,
+} from '../../bench/src/lib/index.js';
+import { signStripePayload } from '../../packages/testing/src/stripe/sign.js';
+
+export * from '../../bench/src/lib/index.js';
+
+export const DRILL_SECRET = 'whsec_fault_drill_3b7d1e';
+
+/** Folder for this drill's logs; kept after a failure so the logs can be read. */
+export function drillDir(label: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `fault-${label}-`));
+}
+
+const OBSERVER_SQL = `
+create table if not exists drill_applied (
+  event_id text not null,
+  status text not null,
+  at timestamptz not null default clock_timestamp()
+);
+create or replace function drill_record_applied() returns trigger language plpgsql as $$
+begin
+  if new.status in ('processed', 'ignored')
+     and (tg_op = 'INSERT' or old.status not in ('processed', 'ignored')) then
+    insert into drill_applied (event_id, status) values (new.event_id, new.status::text);
+  end if;
+  return new;
+end $$;
+drop trigger if exists drill_applied on webhook_events;
+create trigger drill_applied after insert or update of status on webhook_events
+  for each row execute function drill_record_applied();
+`;
+
+export interface DrillDatabase {
+  url: string;
+  sql: postgres.Sql;
+}
+
+/** Installs the applied-events observer in a migrated database. */
+export async function installObserver(sql: postgres.Sql): Promise<void> {
+  await sql.unsafe(OBSERVER_SQL);
+}
+
+/**
+ * A fresh migrated database for one drill on the shared server (the one the `faults` project's
+ * global setup found), with the observer installed; dropped after the file.
+ */
+export async function drillDatabase(label: string): Promise<DrillDatabase> {
+  const base = inject('services').databaseUrl;
+  const name = `billing_fault_${label.replace(/[^a-z0-9]/g, '_')}_${runId(6)}`;
+  const url = await freshDatabase(base, name);
+  const sql = postgres(url, { max: 3, onnotice: () => {} });
+  await installObserver(sql);
+  afterAll(async () => {
+    await sql.end({ timeout: 5 });
+    await dropDatabase(base, name);
+  });
+  return { url, sql };
+}
+
+/** How many times each event was applied (transitions into processed/ignored). */
+export async function appliedCounts(sql: postgres.Sql): Promise<Map<string, number>> {
+  const rows = await sql<{ event_id: string; n: number }[]>`
+    select event_id, count(*)::int as n from drill_applied group by event_id`;
+  return new Map(rows.map((r) => [r.event_id, Number(r.n)]));
+}
+
+/** Waits until every id in `ids` has been applied at least once. */
+export async function waitApplied(
+  sql: postgres.Sql,
+  ids: Iterable<string>,
+  timeoutMs: number,
+): Promise<void> {
+  const wanted = [...new Set(ids)];
+  await waitFor(
+    `${wanted.length} events applied`,
+    async () => {
+      const [row] = await sql<{ n: number }[]>`
+        select count(distinct event_id)::int as n from drill_applied where event_id = any(${wanted})`;
+      return Number(row?.n) >= wanted.length;
+    },
+    timeoutMs,
+    250,
+  );
+}
+
+export interface ExactlyOnceReport {
+  acknowledged: number;
+  applied: number;
+  /** Acknowledged but never applied: the promise broken. */
+  lost: string[];
+  /** Applied more than once. */
+  duplicated: string[];
+  /** Applied although never acknowledged (allowed: a 503'd delivery whose job did land). */
+  appliedUnacknowledged: number;
+}
+
+export async function exactlyOnceReport(
+  sql: postgres.Sql,
+  acknowledged: Iterable<string>,
+): Promise<ExactlyOnceReport> {
+  const counts = await appliedCounts(sql);
+  const acked = new Set(acknowledged);
+  return {
+    acknowledged: acked.size,
+    applied: counts.size,
+    lost: [...acked].filter((id) => !counts.has(id)),
+    duplicated: [...counts].filter(([, n]) => n > 1).map(([id]) => id),
+    appliedUnacknowledged: [...counts.keys()].filter((id) => !acked.has(id)).length,
+  };
+}
+
+export interface SendOptions {
+  concurrency?: number;
+  /** Keep retrying a delivery answered 5xx or not answered until this long after the send began. */
+  retryForMs?: number;
+  /** Called after each answer; a drill injects its fault from here. */
+  onAnswer?: (answered: number) => void | Promise<void>;
+}
+
+export interface SendReport {
+  /** Event id → when its 2xx came (ms since epoch). */
+  acknowledged: Map<string, number>;
+  /** Event id → status of a 4xx (never retried: a forged or malformed delivery). */
+  rejected: Map<string, number>;
+  /** Deliveries still not acknowledged when retrying stopped. */
+  unacknowledged: string[];
+  attempts: number;
+  statuses: Record<string, number>;
+}
+
+/**
+ * Delivers events the way Stripe does: POST the signed body; a 2xx is an acknowledgement; a
+ * 5xx or a connection error is retried (re-signed with a fresh timestamp) with backoff; a 4xx
+ * is final. `concurrency` deliveries are in flight at once.
+ */
+export async function sendAsStripe(
+  url: string,
+  events: readonly (BuiltEvent | SignedEvent)[],
+  options: SendOptions = {},
+): Promise<SendReport> {
+  const concurrency = options.concurrency ?? 16;
+  const deadline = Date.now() + (options.retryForMs ?? 120_000);
+  const report: SendReport = {
+    acknowledged: new Map(),
+    rejected: new Map(),
+    unacknowledged: [],
+    attempts: 0,
+    statuses: {},
+  };
+  let nextIndex = 0;
+  let answered = 0;
+  const one = async (event: BuiltEvent | SignedEvent) => {
+    for (let attempt = 0; ; attempt++) {
+      const signature =
+        attempt === 0 && 'signature' in event
+          ? event.signature
+          : signStripePayload(event.body, DRILL_SECRET);
+      let status = 0;
+      report.attempts++;
+      try {
+        const response = await fetch(`${url}/webhooks/stripe`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json; charset=utf-8',
+            'stripe-signature': signature,
+          },
+          body: event.body,
+          signal: AbortSignal.timeout(10_000),
+        });
+        await response.arrayBuffer();
+        status = response.status;
+      } catch {
+        status = 0;
+      }
+      report.statuses[status] = (report.statuses[status] ?? 0) + 1;
+      if (status >= 200 && status < 300) {
+        report.acknowledged.set(event.id, Date.now());
+        break;
+      }
+      if (status >= 400 && status < 500) {
+        report.rejected.set(event.id, status);
+        break;
+      }
+      if (Date.now() > deadline) {
+        report.unacknowledged.push(event.id);
+        break;
+      }
+      await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+    }
+    answered++;
+    await options.onAnswer?.(answered);
+  };
+  const lanes = Array.from({ length: Math.min(concurrency, events.length) }, async () => {
+    for (;;) {
+      const index = nextIndex++;
+      if (index >= events.length) return;
+      await one(events[index]!);
+    }
+  });
+  await Promise.all(lanes);
+  return report;
+}
+
+/** Stops every process a drill started, whatever happened (afterAll). */
+export function cleanupAfterAll(...stoppers: Array<() => Promise<unknown> | unknown>): void {
+  afterAll(async () => {
+    for (const stop of stoppers) {
+      try {
+        await stop();
+      } catch {
+        // best effort: one failed stop must not leave the others running
+      }
+    }
+  });
+}
+
+/** Stops a process if it was started. */
+export const stopProc = (get: () => NodeProcess | undefined) => async () => {
+  await get()?.stop(10_000);
+};
