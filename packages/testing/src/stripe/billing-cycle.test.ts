@@ -47,6 +47,15 @@ async function subscribed(userId = 'u1') {
 }
 
 describe('renewals', () => {
+  it('starts a later period even when renewed within the second the subscription began', async () => {
+    const { subscription } = await subscribed();
+    const first = subscriptionPeriod(state.getSubscription(subscription.id)).start;
+    // The clock has not moved: without the guard the "new" period would equal the old one
+    // and nothing downstream could tell that a renewal happened.
+    const { subscription: renewed } = state.renewSubscription(subscription.id);
+    expect(subscriptionPeriod(renewed).start).toBeGreaterThan(first);
+  });
+
   it('starts a new period, bills it and emits the events in Stripe order', async () => {
     const { subscription } = await subscribed();
     const before = state.events.size;

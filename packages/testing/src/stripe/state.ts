@@ -1277,27 +1277,30 @@ export class FakeStripeState {
       return { subscription, invoice: null };
     }
     const before = structuredClone(subscription) as unknown as Json;
+    // The new period starts now, but always after the old one began: a renewal in the same
+    // second as the subscription's start must still be a new period (time has 1 s steps).
+    const start = Math.max(now, period.start + 1);
     const invoiceId = stripeId('in');
     const items = subscription.items.data;
     const itemEnds: number[] = [];
     for (const item of items) {
-      const end = now + intervalSeconds(item.price);
+      const end = start + intervalSeconds(item.price);
       itemEnds.push(end);
       const shaped = item as unknown as Json;
       if (
         shaped.current_period_start !== undefined ||
         subscription.current_period_start === undefined
       ) {
-        shaped.current_period_start = now;
+        shaped.current_period_start = start;
         shaped.current_period_end = end;
       }
     }
-    const newEnd = itemEnds[0] ?? now + 30 * DAY_SECONDS;
+    const newEnd = itemEnds[0] ?? start + 30 * DAY_SECONDS;
     if (subscription.current_period_start !== undefined) {
-      subscription.current_period_start = now;
+      subscription.current_period_start = start;
       subscription.current_period_end = newEnd;
     }
-    subscription.billing_cycle_anchor = now;
+    subscription.billing_cycle_anchor = start;
     if (subscription.status === 'trialing' && (subscription.trial_end ?? 0) <= now) {
       subscription.status = 'active';
     }
