@@ -1,5 +1,5 @@
 import type { Logger } from '@billing/logger';
-import type { RedisClient } from '@billing/queue';
+import { type RedisClient, runScript } from '@billing/queue';
 import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
 import {
@@ -18,7 +18,7 @@ import {
   userKey,
 } from './keys.js';
 import { type CacheMetrics, createCacheMetrics, noopCacheMetrics } from './metrics.js';
-import { runScript, WRITE_BACK } from './scripts.js';
+import { WRITE_BACK } from './scripts.js';
 
 /** What is stored in both tiers: the value and when it stops being fresh (ms since epoch). */
 interface Envelope {
@@ -151,6 +151,8 @@ export class TieredCache {
               enableOfflineQueue: true,
               maxRetriesPerRequest: null,
               autoResubscribe: false,
+              // A subscriber only (un)subscribes; nothing to pipeline.
+              enableAutoPipelining: false,
               connectionName: 'cache-invalidation',
             } as never);
       this.subscriber = sub;

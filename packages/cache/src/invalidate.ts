@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { RedisClient } from '@billing/queue';
+import { type RedisClient, runScript } from '@billing/queue';
 import { globalKey, invalidationChannel, USER_HASH_TTL_MS, userKey } from './keys.js';
-import { INVALIDATE_ALL, INVALIDATE_USAGE, runScript } from './scripts.js';
+import { INVALIDATE_ALL, INVALIDATE_USAGE } from './scripts.js';
 
 /** `all`: everything cached for the user (billing state changed). `usage`: only usage figures. */
 export type InvalidationScope = 'all' | 'usage';

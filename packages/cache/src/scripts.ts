@@ -1,31 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { RedisClient } from '@billing/queue';
+import { defineScript as define } from '@billing/queue';
 import { GEN_FIELD, USAGE_FIELD_PREFIX, USAGE_GEN_FIELD } from './keys.js';
-
-export interface LuaScript {
-  lua: string;
-  sha: string;
-}
-
-const define = (lua: string): LuaScript => ({
-  lua,
-  sha: createHash('sha1').update(lua).digest('hex'),
-});
-
-/** Runs a script by SHA, loading it on NOSCRIPT (first use, or after a Redis restart). */
-export async function runScript(
-  redis: RedisClient,
-  script: LuaScript,
-  keys: string[],
-  args: (string | number)[],
-): Promise<unknown> {
-  try {
-    return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!String((error as Error).message).includes('NOSCRIPT')) throw error;
-    return redis.eval(script.lua, keys.length, ...keys, ...args);
-  }
-}
 
 /**
  * Write-back of a loaded value. Lands only if the generation fields still hold what the

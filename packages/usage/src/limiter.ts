@@ -1,4 +1,5 @@
 import type { Sql } from '@billing/db';
+import { defineScript, runScript } from '@billing/queue';
 import type { Cluster, Redis } from 'ioredis';
 import { UsageLimiterUnavailableError } from './errors.js';
 import { usedInPeriod } from './snapshot.js';
@@ -45,7 +46,7 @@ export function parseLimitKey(
  * {1, admitted_1, admitted_2, …} where each admitted is 1 or 0. A quantity is admitted only
  * if the counter plus it stays within the limit; admitted quantities are added.
  */
-const RESERVE = `
+const RESERVE = defineScript(`
 local current = redis.call('GET', KEYS[1])
 if not current then
   if ARGV[3] == '' then return {0} end
@@ -67,13 +68,13 @@ for i = 4, #ARGV do
 end
 if total ~= start then redis.call('INCRBY', KEYS[1], string.format('%d', total - start)) end
 return result
-`;
+`);
 
 /** Adds ARGV[1] (may be negative) to an existing counter; a missing counter stays missing. */
-const ADJUST_IF_PRESENT = `
+const ADJUST_IF_PRESENT = defineScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
 return false
-`;
+`);
 
 /** TTL of a counter: until its period has ended and late records can no longer land in it. */
 export function counterTtlMs(periodEnd: Date, now: Date, lateGraceMs: number): number {
@@ -105,7 +106,12 @@ export async function reserve(
   const quantities = request.quantities.map(String);
   const run = async (seed: string) => {
     try {
-      return (await limiter.redis.eval(RESERVE, 1, key, ...args, seed, ...quantities)) as number[];
+      return (await runScript(
+        limiter.redis,
+        RESERVE,
+        [key],
+        [...args, seed, ...quantities],
+      )) as number[];
     } catch (error) {
       throw new UsageLimiterUnavailableError(error);
     }
@@ -132,7 +138,7 @@ export async function adjustCounter(
 ): Promise<void> {
   if (delta === 0) return;
   const key = limitKey(limiter.prefix, userId, metric, periodStart);
-  await limiter.redis.eval(ADJUST_IF_PRESENT, 1, key, String(delta));
+  await runScript(limiter.redis, ADJUST_IF_PRESENT, [key], [String(delta)]);
 }
 
 export interface DriftSample {

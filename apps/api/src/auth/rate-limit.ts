@@ -1,5 +1,5 @@
 import type { Logger } from '@billing/logger';
-import type { RedisClient } from '@billing/queue';
+import { defineScript, type RedisClient, runScript } from '@billing/queue';
 import { AppError } from '@billing/runtime';
 import type { RequestHandler } from 'express';
 import { Counter, type Registry } from 'prom-client';
@@ -32,11 +32,11 @@ export class RateLimitedError extends AppError {
  * the first hit, atomically in one script. Redis down → the request is let through (counted
  * and logged): rate limiting protects the service, it must not take it down.
  */
-const SCRIPT = `
+const SCRIPT = defineScript(`
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return count
-`;
+`);
 
 export function rateLimit(options: RateLimitOptions): RequestHandler {
   const now = options.now ?? Date.now;
@@ -64,7 +64,7 @@ export function rateLimit(options: RateLimitOptions): RequestHandler {
     const key = `${options.prefix}:ratelimit:${auth.credentialId}:${window}`;
     let count: number;
     try {
-      count = Number(await options.redis.eval(SCRIPT, 1, key, options.windowMs * 2));
+      count = Number(await runScript(options.redis, SCRIPT, [key], [options.windowMs * 2]));
     } catch (error) {
       degraded.inc();
       if (Date.now() - lastLog > 10_000) {
