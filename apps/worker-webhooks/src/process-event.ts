@@ -1,10 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import { globals, invalidateGlobals, invalidateUsers } from '@billing/cache';
-import { type Database, type WebhookEventStatus, webhookEvents } from '@billing/db';
+import {
+  type Database,
+  poolLockTimeoutMs,
+  type WebhookEventStatus,
+  webhookEvents,
+} from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { RedisClient, StripeEventPayload } from '@billing/queue';
 import {
   classifyError,
+  customerLockSql,
   describeError,
   PermanentSyncError,
   parseStripeEvent,
@@ -31,7 +37,11 @@ export interface ProcessDeps {
   /** STRIPE_REFETCH_OBJECTS. */
   refetchAlways?: ReadonlySet<SyncFamily>;
   refetchOnTie?: boolean;
-  /** Postgres lock_timeout inside the event transaction, in ms. */
+  /**
+   * Postgres lock_timeout inside the event transaction, in ms. Best also given to the pool
+   * (`createDb({ lockTimeoutMs })`): then it costs nothing per event; otherwise each event
+   * transaction sets it with one statement.
+   */
   lockTimeoutMs?: number;
   /** Bound on the post-commit invalidation, in ms. */
   invalidationTimeoutMs?: number;
@@ -74,9 +84,10 @@ function storedPayload(raw: string): unknown {
  * the worker calls it per job, tests call it directly.
  *
  * 1. Parse the body the ingress verified. Not JSON / not an event: permanent failure.
- * 2. In ONE transaction: claim `webhook_events` (INSERT … ON CONFLICT (event_id) DO NOTHING,
- *    then lock the row). Already processed / ignored: a no-op, acknowledged. Otherwise run
- *    the handler (guarded upserts) and mark the row processed / ignored with attempts + 1.
+ * 2. In ONE transaction: claim `webhook_events` and mark it processed / ignored with
+ *    attempts + 1 in one statement (INSERT … ON CONFLICT (event_id) DO UPDATE … WHERE not
+ *    done yet). Already processed / ignored: a no-op, acknowledged. Otherwise run the handler
+ *    (guarded upserts); a failure rolls the mark back with the writes.
  * 3. After the commit (never before): invalidate the affected users' cache.
  * Errors: transient ones are rethrown for BullMQ to retry with backoff, after the attempt and
  * the error are recorded on the row in a separate short statement; permanent ones mark the
@@ -148,57 +159,82 @@ async function applyInTransaction(
   logger: Logger,
   envelope: StripeEventEnvelope,
 ): Promise<{ status: ProcessStatus; result?: SyncResult; family?: string }> {
+  const handler = handlerFor(envelope.type);
+  const object = envelope.objectId ? envelope.object : undefined;
+  const lockedCustomerId = (object && handler?.customerToLock?.(object)) || undefined;
+  const setLockTimeout = needsLockTimeoutStatement(deps);
   return deps.db.transaction(async (tx) => {
-    if (deps.lockTimeoutMs) {
+    if (setLockTimeout) {
       await tx.execute(sql`select set_config('lock_timeout', ${`${deps.lockTimeoutMs}ms`}, true)`);
     }
-    // 2a. Claim: the unique event_id makes a concurrent duplicate wait here for our commit.
-    await tx
+    // 2a. Claim and mark in one statement. The unique event_id makes a concurrent delivery of
+    //     the same event wait here for our commit; ON CONFLICT DO UPDATE locks the existing row
+    //     and its WHERE sees the latest committed status, so an event already processed or
+    //     ignored returns no row: a duplicate, changed nothing. Otherwise the row is marked
+    //     done right away (attempts + 1): the mark commits with the handler's writes or, if the
+    //     handler throws, rolls back with them, exactly as a mark written after them would.
+    //     A claimed event also takes its customer's lock here (RETURNING runs only for a
+    //     claimed row), after the row, as the writer would have right after the claim: the
+    //     writer then skips its own lock statement. Its statements start after this one, so
+    //     their snapshots already see everything committed under that lock.
+    const claimStatus: WebhookEventStatus = handler && object ? 'processed' : 'ignored';
+    const claimed = await tx
       .insert(webhookEvents)
-      .values(eventRow(envelope))
-      .onConflictDoNothing({ target: webhookEvents.eventId });
-    const [claimed] = await tx
-      .select({ status: webhookEvents.status })
-      .from(webhookEvents)
-      .where(eq(webhookEvents.eventId, envelope.id))
-      .for('update');
-    if (claimed?.status === 'processed' || claimed?.status === 'ignored')
-      return { status: 'duplicate' as const };
-
-    // 2b. Apply. Unknown types and objects without an id are recorded as ignored.
-    const handler = handlerFor(envelope.type);
-    let status: WebhookEventStatus = 'ignored';
-    let result: SyncResult | undefined;
-    if (handler && envelope.object && envelope.objectId) {
-      const ctx: SyncContext = {
-        tx,
-        logger,
-        refetcher: deps.refetcher,
-        refetchAlways: deps.refetchAlways,
-        refetchOnTie: deps.refetchOnTie,
-      };
-      result = await handler.apply(ctx, envelope.object, {
-        eventId: envelope.id,
-        eventType: envelope.type,
-        created: envelope.created,
-        account: envelope.account,
-        livemode: envelope.livemode,
-      });
-      status = result.outcome === 'ignored' ? 'ignored' : 'processed';
-    }
-
-    // 2c. Mark done in the same transaction as the writes.
-    await tx
-      .update(webhookEvents)
-      .set({
-        status,
-        attempts: sql`${webhookEvents.attempts} + 1`,
-        error: null,
-        processedAt: sql`now()`,
+      .values({ ...eventRow(envelope), status: claimStatus, attempts: 1, processedAt: sql`now()` })
+      .onConflictDoUpdate({
+        target: webhookEvents.eventId,
+        set: {
+          status: claimStatus,
+          attempts: sql`${webhookEvents.attempts} + 1`,
+          error: null,
+          processedAt: sql`now()`,
+        },
+        setWhere: sql`${webhookEvents.status} not in ('processed', 'ignored')`,
       })
-      .where(eq(webhookEvents.eventId, envelope.id));
-    return { status: status as ProcessStatus, result, family: handler?.family };
+      .returning({
+        id: webhookEvents.id,
+        ...(lockedCustomerId ? { customerLock: customerLockSql(lockedCustomerId) } : {}),
+      });
+    if (claimed.length === 0) return { status: 'duplicate' as const };
+
+    // 2b. Apply. Unknown types and objects without an id were claimed as ignored.
+    if (!handler || !object) return { status: 'ignored' as const, family: handler?.family };
+    const ctx: SyncContext = {
+      tx,
+      logger,
+      refetcher: deps.refetcher,
+      refetchAlways: deps.refetchAlways,
+      refetchOnTie: deps.refetchOnTie,
+      lockedCustomerId,
+    };
+    const result = await handler.apply(ctx, object, {
+      eventId: envelope.id,
+      eventType: envelope.type,
+      created: envelope.created,
+      account: envelope.account,
+      livemode: envelope.livemode,
+    });
+    // 2c. A handler that found nothing to write (rare: e.g. a guest checkout) turns the mark
+    //     into `ignored`, in the same transaction.
+    if (result.outcome === 'ignored') {
+      await tx
+        .update(webhookEvents)
+        .set({ status: 'ignored' })
+        .where(eq(webhookEvents.id, claimed[0]!.id));
+      return { status: 'ignored' as const, result, family: handler.family };
+    }
+    return { status: 'processed' as const, result, family: handler.family };
   });
+}
+
+/**
+ * Whether the event transaction must set lock_timeout itself: not when the pool's connections
+ * already start with the same value (`createDb({ lockTimeoutMs })`), which saves a round trip
+ * per event.
+ */
+function needsLockTimeoutStatement(deps: ProcessDeps): boolean {
+  if (!deps.lockTimeoutMs) return false;
+  return poolLockTimeoutMs(deps.db) !== deps.lockTimeoutMs;
 }
 
 function eventRow(envelope: StripeEventEnvelope) {

@@ -126,6 +126,50 @@ describe('customer.*', () => {
     );
     expect(await customerRow(customer.id)).toMatchObject({ name: 'Renamed', userId: 'user_keep' });
   });
+
+  it('copies the user link a customer event brings onto the rows that arrived before it, and later rows get it too', async () => {
+    // Subscription, invoice and entitlements first: the customer (and its user) is unknown.
+    const customer = customerObject({ created: T0 });
+    const sub = subscriptionObject({ customer: customer.id, created: T0 });
+    const invoice = invoiceObject({ customer: customer.id, subscription: sub.id, created: T0 });
+    await apply(stripeEvent({ type: 'customer.subscription.created', object: sub, created: T0 }));
+    await apply(stripeEvent({ type: 'invoice.finalized', object: invoice, created: T0 }));
+    await apply(
+      stripeEvent({
+        type: 'entitlements.active_entitlement_summary.updated',
+        object: entitlementSummaryObject({ customer: customer.id, features: ['sso'] }),
+        created: T0,
+      }),
+    );
+    const entitlementUser = async () =>
+      (await h.db.db.select().from(entitlements).where(eq(entitlements.customerId, customer.id)))[0]
+        ?.userId;
+    expect((await subscriptionRow(sub.id))?.userId).toBeNull();
+    expect((await invoiceRow(invoice.id))?.userId).toBeNull();
+    expect(await entitlementUser()).toBeNull();
+
+    const linked = { ...customer, metadata: { user_id: 'user_late' } };
+    const created = await apply(
+      stripeEvent({ type: 'customer.created', object: linked, created: T0 + 1 }),
+    );
+    expect(created.invalidated).toEqual(['user_late']);
+    expect((await subscriptionRow(sub.id))?.userId).toBe('user_late');
+    expect((await invoiceRow(invoice.id))?.userId).toBe('user_late');
+    expect(await entitlementUser()).toBe('user_late');
+
+    // The same link again changes nothing; rows written after the link carry it themselves.
+    const updated = await apply(
+      stripeEvent({
+        type: 'customer.updated',
+        object: { ...linked, name: 'Again' },
+        created: T0 + 2,
+      }),
+    );
+    expect(updated.invalidated).toEqual(['user_late']);
+    const later = invoiceObject({ customer: customer.id, created: T0 + 3 });
+    await apply(stripeEvent({ type: 'invoice.finalized', object: later, created: T0 + 3 }));
+    expect((await invoiceRow(later.id))?.userId).toBe('user_late');
+  });
 });
 
 describe('customer.subscription.*', () => {

@@ -26,10 +26,13 @@ export async function harness(
   services: TestServices,
   overrides: Partial<ProcessDeps> = {},
 ): Promise<Harness> {
+  const lockTimeoutMs = overrides.lockTimeoutMs ?? 5_000;
+  // As in main.ts: the lock timeout is a setting of the pool's connections.
   const db = createDb({
     url: services.databaseUrl,
     max: 12,
     applicationName: 'worker-webhooks-test',
+    lockTimeoutMs,
   });
   await seedPlans(db.db, loadPlanCatalogue(DEFAULT_PLANS_FILE));
   const redis = createRedis(services.redisUrl, {
@@ -41,8 +44,8 @@ export async function harness(
     redis,
     redisPrefix: services.redisPrefix,
     logger: moduleLogger('worker-webhooks-test'),
-    lockTimeoutMs: 5_000,
     ...overrides,
+    lockTimeoutMs,
   };
   return {
     db,

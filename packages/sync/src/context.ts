@@ -38,6 +38,12 @@ export interface SyncContext {
   refetchAlways?: ReadonlySet<SyncFamily>;
   /** Re-fetch on an exact tie when a refetcher exists (default true). */
   refetchOnTie?: boolean;
+  /**
+   * The customer whose lock (`customerLockSql`) the caller already took in this transaction;
+   * a writer about that customer then skips its own lock statement. Any other customer is
+   * locked by the writer as usual.
+   */
+  lockedCustomerId?: string;
 }
 
 export interface SyncResult {

@@ -1,4 +1,4 @@
-import { syncCheckoutSession } from '@billing/sync';
+import { customerIdOf, syncCheckoutSession } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /**
@@ -7,6 +7,7 @@ import type { EventHandler } from './types.js';
  */
 const checkoutCompleted: EventHandler = {
   family: 'checkout_session',
+  customerToLock: customerIdOf,
   apply: (ctx, object, source) => syncCheckoutSession(ctx, object, source),
 };
 

@@ -1,9 +1,10 @@
-import { syncEntitlementSummary } from '@billing/sync';
+import { customerIdOf, syncEntitlementSummary } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /** `entitlements.active_entitlement_summary.updated`: the customer's active feature lookup keys. */
 const summary: EventHandler = {
   family: 'entitlements',
+  customerToLock: customerIdOf,
   apply: (ctx, object, source) => syncEntitlementSummary(ctx, object, source),
 };
 

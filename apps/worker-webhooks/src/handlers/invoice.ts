@@ -1,4 +1,4 @@
-import { syncInvoice } from '@billing/sync';
+import { customerIdOf, syncInvoice } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /**
@@ -7,6 +7,7 @@ import type { EventHandler } from './types.js';
  */
 const invoice: EventHandler = {
   family: 'invoice',
+  customerToLock: customerIdOf,
   apply: (ctx, object, source) => syncInvoice(ctx, object, source),
 };
 

@@ -1,4 +1,4 @@
-import { syncSubscription } from '@billing/sync';
+import { customerIdOf, syncSubscription } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /**
@@ -8,6 +8,7 @@ import type { EventHandler } from './types.js';
  */
 const subscription: EventHandler = {
   family: 'subscription',
+  customerToLock: customerIdOf,
   apply: (ctx, object, source) => syncSubscription(ctx, object, source),
 };
 

@@ -53,3 +53,12 @@ export function objectIdOf(object: unknown): string | undefined {
   const id = (object as { id?: unknown }).id;
   return typeof id === 'string' && id.length > 0 ? id : undefined;
 }
+
+/**
+ * The customer an object's `customer` field names (an id or an expanded customer), read the
+ * way the normalisers read it; null when absent or malformed (the writer then reports it).
+ */
+export function customerIdOf(object: Record<string, unknown>): string | null {
+  const parsed = expandableId.nullish().safeParse(object.customer);
+  return parsed.success ? (parsed.data ?? null) : null;
+}

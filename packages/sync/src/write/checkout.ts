@@ -1,6 +1,6 @@
 import type { SyncContext, SyncResult, WriteSource } from '../context.js';
 import { normalizeCheckoutSession } from '../normalize/checkout-session.js';
-import { lockCustomer } from './guard.js';
+import { holdCustomerLock } from './guard.js';
 import { linkCustomerToUser } from './users.js';
 
 /**
@@ -18,7 +18,7 @@ export async function syncCheckoutSession(
   if (!session.customerId || !session.userId) {
     return { outcome: 'ignored', objectId: session.id, userIds: [] };
   }
-  await lockCustomer(ctx.tx, session.customerId);
+  await holdCustomerLock(ctx, session.customerId);
   const outcome = await linkCustomerToUser(ctx, session.customerId, session.userId, source);
   return {
     outcome: outcome === 'conflict' ? 'stale' : 'applied',

@@ -1,15 +1,16 @@
 import { customers } from '@billing/db';
+import { sql } from 'drizzle-orm';
 import type { SyncContext, SyncResult, WriteSource } from '../context.js';
 import { type NormalizedCustomer, normalizeCustomer } from '../normalize/customer.js';
 import { deletedStateRank, writeRank } from '../rank.js';
-import { excludedSet, lockCustomer, newerThanStored, staleOrTie, stampOf } from './guard.js';
+import { excludedSet, holdCustomerLock, newerThanStored, staleOrTie, stampOf } from './guard.js';
 import { startingObject, writeResolvingTies } from './source.js';
 import { backfillUserOfCustomer } from './users.js';
 
 /**
  * Upserts a customer (`customer.created` / `updated` / `deleted`, or a backfill). The user
  * link comes from `metadata.user_id`; a customer without it keeps a link learnt elsewhere
- * (checkout), and a newly learnt link is copied onto the customer's other rows.
+ * (checkout), and a newly learnt (or changed) link is copied onto the customer's other rows.
  */
 export async function syncCustomer(
   ctx: SyncContext,
@@ -19,7 +20,7 @@ export async function syncCustomer(
 ): Promise<SyncResult> {
   const deleted = options.deleted ?? source.eventType === 'customer.deleted';
   const fromPayload = normalizeCustomer(payload, { deleted });
-  await lockCustomer(ctx.tx, fromPayload.id);
+  await holdCustomerLock(ctx, fromPayload.id);
   const start = await startingObject(ctx, 'customer', fromPayload.id, source, payload);
   // A retrieved deleted customer is a stub (`{ id, deleted: true }`): keep the payload's fields.
   const fromStripe = (fresh: Record<string, unknown>) =>
@@ -53,7 +54,16 @@ export async function syncCustomer(
         set: excludedSet(customers, row, { key: customers.id, keep: ['userId', 'createdAt'] }),
         setWhere: newerThanStored(customers, tieWins),
       })
-      .returning({ userId: customers.userId });
+      .returning({
+        userId: customers.userId,
+        // A subquery in RETURNING reads the statement's snapshot, i.e. the row as it was
+        // before this upsert (null when it is new). Under the customer lock that is the latest
+        // committed link, so comparing the two tells whether the link changed. (Qualified by
+        // hand: Drizzle renders RETURNING columns unqualified.)
+        previousUserId: sql<
+          string | null
+        >`(select prev.user_id from ${customers} as prev where prev.id = ${customers}.id)`,
+      });
     if (returned[0]) return { outcome: 'applied' as const, returned: returned[0] };
     return { outcome: await staleOrTie(ctx.tx, customers, customers.id, c.id, stamp) };
   };
@@ -71,7 +81,8 @@ export async function syncCustomer(
     },
   );
   const userId = result.returned?.userId ?? null;
-  if (result.outcome === 'applied' && userId)
+  // Back-fill the customer's other rows only when the link changed (see backfillUserOfCustomer).
+  if (result.outcome === 'applied' && userId && userId !== result.returned?.previousUserId)
     await backfillUserOfCustomer(ctx, fromPayload.id, userId);
   return {
     outcome: result.outcome,

@@ -5,9 +5,9 @@ import {
   normalizeEntitlementSummary,
 } from '../normalize/entitlements.js';
 import { writeRank } from '../rank.js';
-import { excludedSet, lockCustomer, newerThanStored, staleOrTie, stampOf } from './guard.js';
+import { excludedSet, holdCustomerLock, newerThanStored, staleOrTie, stampOf } from './guard.js';
 import { startingObject, writeResolvingTies } from './source.js';
-import { userOfCustomer } from './users.js';
+import { customerUserSql } from './users.js';
 
 /**
  * Stores a customer's active entitlement summary
@@ -21,7 +21,7 @@ export async function syncEntitlementSummary(
 ): Promise<SyncResult> {
   const fromPayload = normalizeEntitlementSummary(payload);
   const customerId = fromPayload.customerId;
-  await lockCustomer(ctx.tx, customerId);
+  await holdCustomerLock(ctx, customerId);
   let start = await startingObject(ctx, 'entitlements', customerId, source, payload);
   if (!start.refetched && !fromPayload.complete) {
     if (ctx.refetcher) {
@@ -35,7 +35,8 @@ export async function syncEntitlementSummary(
     }
   }
   const first = start.refetched ? normalizeEntitlementSummary(start.object) : fromPayload;
-  const userId = await userOfCustomer(ctx, customerId);
+  // Read by the upsert itself, under the customer lock.
+  const userId = customerUserSql(customerId);
 
   const write = async (s: NormalizedEntitlementSummary, tieWins: boolean) => {
     const stamp = stampOf(source, writeRank(source.eventType, 0), s.livemode);

@@ -1,6 +1,6 @@
 import { getTableColumns, type SQL, sql } from 'drizzle-orm';
 import type { PgColumn, PgTable, PgUpdateSetSource } from 'drizzle-orm/pg-core';
-import type { Executor, WriteSource } from '../context.js';
+import type { Executor, SyncContext, WriteSource } from '../context.js';
 
 /** The stale-write guard columns every synced row carries (`stripeSyncColumns()`). */
 export interface StampColumns {
@@ -80,9 +80,25 @@ export async function staleOrTie(
   return rows[0]?.tie === true ? 'tie' : 'stale';
 }
 
+/**
+ * The customer's transaction-scoped advisory lock as an SQL expression, so a caller can take
+ * it inside a statement it runs anyway (the worker's claim) instead of in one of its own.
+ */
+export function customerLockSql(customerId: string): SQL {
+  return sql`pg_advisory_xact_lock(hashtextextended(${`billing:customer:${customerId}`}, 0))`;
+}
+
 /** Serialises every write about one customer (all of its objects) inside the transaction. */
 export async function lockCustomer(tx: Executor, customerId: string): Promise<void> {
-  await tx.execute(
-    sql`select pg_advisory_xact_lock(hashtextextended(${`billing:customer:${customerId}`}, 0))`,
-  );
+  await tx.execute(sql`select ${customerLockSql(customerId)}`);
+}
+
+/**
+ * What every writer calls: takes the customer lock unless the caller says it already holds
+ * it (`ctx.lockedCustomerId`, same customer). Holding it twice would be harmless; this only
+ * saves the round trip.
+ */
+export async function holdCustomerLock(ctx: SyncContext, customerId: string): Promise<void> {
+  if (ctx.lockedCustomerId === customerId) return;
+  await lockCustomer(ctx.tx, customerId);
 }

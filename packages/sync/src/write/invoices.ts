@@ -1,5 +1,5 @@
 import { invoicePayments, invoices, subscriptions } from '@billing/db';
-import { eq } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { SyncContext, SyncResult, WriteSource } from '../context.js';
 import { type NormalizedInvoice, normalizeInvoice } from '../normalize/invoice.js';
 import {
@@ -7,21 +7,14 @@ import {
   normalizeInvoicePayment,
 } from '../normalize/invoice-payment.js';
 import { INVOICE_PAYMENT_STATE_RANK, INVOICE_STATE_RANK, stateRank, writeRank } from '../rank.js';
-import { excludedSet, lockCustomer, newerThanStored, staleOrTie, stampOf } from './guard.js';
+import { excludedSet, holdCustomerLock, newerThanStored, staleOrTie, stampOf } from './guard.js';
 import { startingObject, writeResolvingTies } from './source.js';
-import { userOfCustomer } from './users.js';
+import { customerUserSql } from './users.js';
 
-async function userOfSubscription(
-  ctx: SyncContext,
-  subscriptionId: string | null,
-): Promise<string | null> {
-  if (!subscriptionId) return null;
-  const [row] = await ctx.tx
-    .select({ userId: subscriptions.userId })
-    .from(subscriptions)
-    .where(eq(subscriptions.id, subscriptionId))
-    .limit(1);
-  return row?.userId ?? null;
+/** The subscription's user as a scalar subquery (null without a subscription). */
+function subscriptionUserSql(subscriptionId: string | null) {
+  if (!subscriptionId) return sql`null::text`;
+  return sql`(select su.user_id from ${subscriptions} as su where su.id = ${subscriptionId})`;
 }
 
 /**
@@ -37,7 +30,7 @@ export async function syncInvoice(
 ): Promise<SyncResult> {
   const deleted = source.eventType === 'invoice.deleted';
   const fromPayload = normalizeInvoice(payload, { eventType: source.eventType });
-  if (fromPayload.customerId) await lockCustomer(ctx.tx, fromPayload.customerId);
+  if (fromPayload.customerId) await holdCustomerLock(ctx, fromPayload.customerId);
   const start = await startingObject(ctx, 'invoice', fromPayload.id, source, payload);
   const fromStripe = (fresh: Record<string, unknown>) =>
     fresh.deleted === true ? fromPayload : normalizeInvoice(fresh, { eventType: source.eventType });
@@ -50,10 +43,11 @@ export async function syncInvoice(
       writeRank(source.eventType, stateRank(INVOICE_STATE_RANK, status)),
       i.livemode,
     );
-    const userId =
-      (await userOfCustomer(ctx, i.customerId)) ??
-      (await userOfSubscription(ctx, i.subscriptionId)) ??
-      i.subscriptionUserId;
+    // The customer's user, else the subscription's, else the payload's: resolved inside the
+    // upsert (under the customer lock) instead of in up to two reads of their own.
+    const userId = sql<
+      string | null
+    >`coalesce(${customerUserSql(i.customerId)}, ${subscriptionUserSql(i.subscriptionId)}, ${i.subscriptionUserId}::text)`;
     const row = {
       id: i.id,
       customerId: i.customerId,
@@ -152,7 +146,13 @@ export async function syncInvoicePayment(
         set: excludedSet(invoicePayments, row, { key: invoicePayments.id }),
         setWhere: newerThanStored(invoicePayments, tieWins),
       })
-      .returning({ invoiceId: invoicePayments.invoiceId });
+      .returning({
+        invoiceId: invoicePayments.invoiceId,
+        // The invoice's user, for cache invalidation, read by the upsert itself.
+        invoiceUserId: sql<
+          string | null
+        >`(select iu.user_id from ${invoices} as iu where iu.id = ${invoicePayments}.invoice_id)`,
+      });
     if (returned[0]) return { outcome: 'applied' as const, returned: returned[0] };
     return { outcome: await staleOrTie(ctx.tx, invoicePayments, invoicePayments.id, p.id, stamp) };
   };
@@ -169,15 +169,7 @@ export async function syncInvoicePayment(
       fromStripe: (fresh) => normalizeInvoicePayment(fresh),
     },
   );
-  let userId: string | null = null;
-  if (result.outcome === 'applied') {
-    const [invoice] = await ctx.tx
-      .select({ userId: invoices.userId })
-      .from(invoices)
-      .where(eq(invoices.id, result.normalized.invoiceId))
-      .limit(1);
-    userId = invoice?.userId ?? null;
-  }
+  const userId = result.outcome === 'applied' ? (result.returned?.invoiceUserId ?? null) : null;
   return {
     outcome: result.outcome,
     objectId: fromPayload.id,

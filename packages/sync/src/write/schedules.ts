@@ -5,9 +5,9 @@ import {
   normalizeSubscriptionSchedule,
 } from '../normalize/subscription-schedule.js';
 import { SCHEDULE_STATE_RANK, stateRank, writeRank } from '../rank.js';
-import { excludedSet, lockCustomer, newerThanStored, staleOrTie, stampOf } from './guard.js';
+import { excludedSet, holdCustomerLock, newerThanStored, staleOrTie, stampOf } from './guard.js';
 import { startingObject, writeResolvingTies } from './source.js';
-import { userOfCustomer } from './users.js';
+import { customerUserSql } from './users.js';
 
 /** Upserts a subscription schedule (`subscription_schedule.*`, or a backfill). */
 export async function syncSubscriptionSchedule(
@@ -16,7 +16,7 @@ export async function syncSubscriptionSchedule(
   source: WriteSource,
 ): Promise<SyncResult> {
   const fromPayload = normalizeSubscriptionSchedule(payload);
-  if (fromPayload.customerId) await lockCustomer(ctx.tx, fromPayload.customerId);
+  if (fromPayload.customerId) await holdCustomerLock(ctx, fromPayload.customerId);
   const start = await startingObject(ctx, 'subscription_schedule', fromPayload.id, source, payload);
   const first = start.refetched ? normalizeSubscriptionSchedule(start.object) : fromPayload;
 
@@ -45,7 +45,8 @@ export async function syncSubscriptionSchedule(
         set: excludedSet(subscriptionSchedules, row, { key: subscriptionSchedules.id }),
         setWhere: newerThanStored(subscriptionSchedules, tieWins),
       })
-      .returning({ id: subscriptionSchedules.id });
+      // The customer's user (for cache invalidation) read by the upsert itself.
+      .returning({ id: subscriptionSchedules.id, customerUserId: customerUserSql(s.customerId) });
     if (returned[0]) return { outcome: 'applied' as const, returned: returned[0] };
     return {
       outcome: await staleOrTie(
@@ -70,8 +71,7 @@ export async function syncSubscriptionSchedule(
       fromStripe: (fresh) => normalizeSubscriptionSchedule(fresh),
     },
   );
-  const userId =
-    result.outcome === 'applied' ? await userOfCustomer(ctx, result.normalized.customerId) : null;
+  const userId = result.outcome === 'applied' ? (result.returned?.customerUserId ?? null) : null;
   return {
     outcome: result.outcome,
     objectId: fromPayload.id,

@@ -5,15 +5,15 @@ import { type NormalizedSubscription, normalizeSubscription } from '../normalize
 import { SUBSCRIPTION_STATE_RANK, stateRank, writeRank } from '../rank.js';
 import {
   excludedSet,
-  lockCustomer,
+  holdCustomerLock,
   newerThanStored,
   type StampColumns,
   staleOrTie,
   stampOf,
 } from './guard.js';
-import { resolvePlanId } from './plans.js';
+import { planIdSql } from './plans.js';
 import { startingObject, writeResolvingTies } from './source.js';
-import { linkCustomerToUser, userOfCustomer } from './users.js';
+import { customerUserSql, linkCustomerToUser } from './users.js';
 
 /**
  * Upserts a subscription and replaces its items (every `customer.subscription.*` event, or
@@ -27,10 +27,12 @@ export async function syncSubscription(
   source: WriteSource,
 ): Promise<SyncResult> {
   const fromPayload = normalizeSubscription(payload);
-  await lockCustomer(ctx.tx, fromPayload.customerId);
+  await holdCustomerLock(ctx, fromPayload.customerId);
   const start = await startingObject(ctx, 'subscription', fromPayload.id, source, payload);
   const first = start.refetched ? normalizeSubscription(start.object) : fromPayload;
-  const customerUserId = await userOfCustomer(ctx, fromPayload.customerId);
+  // Read inside the upsert (values and RETURNING) rather than in statements of their own:
+  // the customer lock above is held, so the statement sees the customer's latest link.
+  const customerUser = customerUserSql(fromPayload.customerId);
 
   const write = async (s: NormalizedSubscription, tieWins: boolean) => {
     const stamp = stampOf(
@@ -41,9 +43,9 @@ export async function syncSubscription(
     const row = {
       id: s.id,
       customerId: s.customerId,
-      userId: s.userId ?? customerUserId,
+      userId: s.userId ?? customerUser,
       status: s.status,
-      planId: await resolvePlanId(ctx.tx, s.priceId, s.priceLookupKey),
+      planId: planIdSql(s.priceId, s.priceLookupKey),
       priceId: s.priceId,
       interval: s.interval,
       quantity: s.quantity,
@@ -70,7 +72,7 @@ export async function syncSubscription(
         set: excludedSet(subscriptions, row, { key: subscriptions.id, keep: ['userId'] }),
         setWhere: newerThanStored(subscriptions, tieWins),
       })
-      .returning({ userId: subscriptions.userId });
+      .returning({ userId: subscriptions.userId, customerUserId: customerUser });
     if (!returned[0])
       return { outcome: await staleOrTie(ctx.tx, subscriptions, subscriptions.id, s.id, stamp) };
     await replaceItems(ctx, s, stamp);
@@ -101,10 +103,14 @@ export async function syncSubscription(
   const userIds = new Set<string>();
   if (result.returned?.userId) userIds.add(result.returned.userId);
   // A subscription naming its user links its customer too (the customer's other rows follow).
+  // The customer's current user came back with the upsert: nothing more to run unless the
+  // customer has no user yet.
   const named = result.normalized.userId;
   if (
     named &&
-    (await linkCustomerToUser(ctx, fromPayload.customerId, named, source)) === 'linked'
+    (await linkCustomerToUser(ctx, fromPayload.customerId, named, source, {
+      userId: result.returned?.customerUserId ?? null,
+    })) === 'linked'
   ) {
     userIds.add(named);
   }
@@ -120,40 +126,46 @@ export async function syncSubscription(
 /**
  * The items as of the write that just won: upsert each, delete the ones no longer listed
  * (unless Stripe truncated the list). They follow their subscription's guard, so no guard
- * of their own: a stale subscription write never reaches here.
+ * of their own: a stale subscription write never reaches here. Both happen in one statement
+ * (the delete as a data-modifying CTE, which Postgres always runs to completion): the rows
+ * deleted and the rows upserted are disjoint, so neither part sees or undoes the other.
  */
 async function replaceItems(
   ctx: SyncContext,
   s: NormalizedSubscription,
   stamp: StampColumns,
 ): Promise<void> {
-  if (s.items.length > 0) {
-    const rows = s.items.map((item) => ({
-      id: item.id,
-      subscriptionId: s.id,
-      priceId: item.priceId,
-      quantity: item.quantity,
-      currentPeriodStart: item.currentPeriodStart,
-      currentPeriodEnd: item.currentPeriodEnd,
-      metadata: item.metadata,
-      createdAt: item.createdAt,
-      ...stamp,
-    }));
-    await ctx.tx
-      .insert(subscriptionItems)
-      .values(rows)
-      .onConflictDoUpdate({
-        target: subscriptionItems.id,
-        set: excludedSet(subscriptionItems, rows[0]!, { key: subscriptionItems.id }),
-      });
-  }
-  if (!s.itemsComplete) return;
   const keep = s.items.map((item) => item.id);
-  await ctx.tx
+  const removal = ctx.tx
     .delete(subscriptionItems)
     .where(
       keep.length > 0
         ? and(eq(subscriptionItems.subscriptionId, s.id), notInArray(subscriptionItems.id, keep))
         : eq(subscriptionItems.subscriptionId, s.id),
     );
+  if (s.items.length === 0) {
+    if (s.itemsComplete) await removal;
+    return;
+  }
+  const rows = s.items.map((item) => ({
+    id: item.id,
+    subscriptionId: s.id,
+    priceId: item.priceId,
+    quantity: item.quantity,
+    currentPeriodStart: item.currentPeriodStart,
+    currentPeriodEnd: item.currentPeriodEnd,
+    metadata: item.metadata,
+    createdAt: item.createdAt,
+    ...stamp,
+  }));
+  const builder = s.itemsComplete
+    ? ctx.tx.with(ctx.tx.$with('removed_items', {}).as(removal.getSQL()))
+    : ctx.tx;
+  await builder
+    .insert(subscriptionItems)
+    .values(rows)
+    .onConflictDoUpdate({
+      target: subscriptionItems.id,
+      set: excludedSet(subscriptionItems, rows[0]!, { key: subscriptionItems.id }),
+    });
 }
