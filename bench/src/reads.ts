@@ -66,15 +66,21 @@ async function seed(databaseUrl: string, redisUrl: string, id: string): Promise<
       },
     );
   }
+  // Half the rows (g even) are written, then rolled up (aggregate through_txid above their
+  // txid); the other half is written afterwards, so it is the live tail.
+  const seedLedger = (parity: 0 | 1) =>
+    db.sql.unsafe(`
+      insert into usage_ledger (user_id, metric, quantity, occurred_at, period_start, idempotency_key)
+      select s.user_id, 'compute_minutes', 1 + g % 5, now() - interval '1 hour', s.current_period_start,
+             'seed-' || g || '-' || s.user_id
+      from subscriptions s, generate_series(1, 50) g where g % 2 = ${parity}`);
+  await seedLedger(0);
   await db.sql.unsafe(`
-    insert into usage_ledger (user_id, metric, quantity, occurred_at, period_start, idempotency_key, rollup_id)
-    select s.user_id, 'compute_minutes', 1 + g % 5, now() - interval '1 hour', s.current_period_start,
-           'seed-' || g || '-' || s.user_id, case when g % 2 = 0 then 1 else null end
-    from subscriptions s, generate_series(1, 50) g`);
-  await db.sql.unsafe(`
-    insert into usage_aggregates (user_id, metric, period_start, quantity, record_count, last_rollup_id)
-    select user_id, metric, period_start, sum(quantity), count(*), 1 from usage_ledger where rollup_id = 1
-    group by 1, 2, 3`);
+    insert into usage_aggregates (user_id, metric, period_start, quantity, record_count, through_txid, last_rollup_id)
+    select user_id, metric, period_start, sum(quantity), count(*),
+           (select (max(txid)::text::numeric + 1)::text::xid8 from usage_ledger), 1
+    from usage_ledger group by 1, 2, 3`);
+  await seedLedger(1);
   await db.sql`analyze`;
   const users = events.map((e) => e.userId);
   await db.close();

@@ -1,4 +1,5 @@
 import { ConfigError } from '@billing/config';
+import { DEFAULT_ROLLUP_CHUNK_SIZE } from '@billing/usage';
 import { describe, expect, it } from 'vitest';
 import { workerUsageEnv } from './env.js';
 
@@ -8,7 +9,7 @@ describe('workerUsageEnv', () => {
     expect(env).toMatchObject({
       WORKER_USAGE_PORT: 3003,
       USAGE_ROLLUP_CRON: '0 2 * * *',
-      USAGE_ROLLUP_CHUNK_SIZE: 5000,
+      USAGE_ROLLUP_CHUNK_SIZE: DEFAULT_ROLLUP_CHUNK_SIZE,
       USAGE_STRIPE_METERS: {},
     });
     expect(env.usage).toMatchObject({

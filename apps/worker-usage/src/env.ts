@@ -8,7 +8,7 @@ import {
   processEnv,
   redisEnvSchema,
 } from '@billing/config';
-import { type UsageConfig, usageEnv } from '@billing/usage';
+import { DEFAULT_ROLLUP_CHUNK_SIZE, type UsageConfig, usageEnv } from '@billing/usage';
 import { z } from 'zod';
 
 /** Five or six space-separated cron fields (BullMQ validates the expression itself on upsert). */
@@ -48,8 +48,11 @@ export const workerUsageEnvSchema = z
     WORKER_USAGE_PORT: port(3003),
     /** When the nightly roll-up runs, in UTC. */
     USAGE_ROLLUP_CRON: cron.default('0 2 * * *'),
-    /** Ledger rows per roll-up chunk (one short transaction each). */
-    USAGE_ROLLUP_CHUNK_SIZE: positiveInt(5_000),
+    /**
+     * Ledger rows per roll-up chunk (one transaction each). A chunk reads its rows and upserts
+     * each group it touches once, so chunks are large (see packages/usage/README.md).
+     */
+    USAGE_ROLLUP_CHUNK_SIZE: positiveInt(DEFAULT_ROLLUP_CHUNK_SIZE),
     /** How often the Redis limit counters are compared with Postgres (drift gauges). */
     USAGE_DRIFT_INTERVAL_SECONDS: positiveInt(60),
     /** Report rolled-up usage to Stripe Billing Meters, e.g. `compute_minutes=compute_minutes`. */

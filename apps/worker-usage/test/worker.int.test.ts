@@ -26,6 +26,8 @@ afterAll(async () => {
   await close();
 });
 
+const CHUNK_SIZE = 7;
+
 async function start(
   cron = '0 2 * * *',
   prefix = services.redisPrefix,
@@ -39,7 +41,7 @@ async function start(
     prefix,
     logger,
     registry: createRegistry('worker-usage-test'),
-    chunkSize: 7,
+    chunkSize: CHUNK_SIZE,
     cron,
     meterReporting,
   });
@@ -63,7 +65,27 @@ async function seedUsage(userId: string, count: number) {
     occurredAt: now.toISOString(),
     idempotencyKey: `${userId}-${i}`,
   }));
-  await ingestUsage(sql, records, { atomic: true, metrics: ['compute_minutes'], now, config });
+  // One transaction per CHUNK_SIZE records: a roll-up chunk never splits one transaction's rows.
+  for (let i = 0; i < records.length; i += CHUNK_SIZE) {
+    const batch = records.slice(i, i + CHUNK_SIZE);
+    await ingestUsage(sql, batch, { atomic: true, metrics: ['compute_minutes'], now, config });
+  }
+  await waitForHorizon();
+}
+
+/**
+ * A roll-up folds the rows below the cluster's transaction horizon (pg_snapshot_xmin), which
+ * a write transaction open in another test file's database can hold back: wait until it has
+ * passed every row seeded here, so the next run can fold them all.
+ */
+async function waitForHorizon() {
+  for (let i = 0; i < 3000; i++) {
+    const [row] = await sql`
+      select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > max(txid), true) as ready from usage_ledger`;
+    if (row!.ready) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the transaction horizon never passed the seeded usage rows');
 }
 function queueEvents(name: string) {
   const connection = createRedis(services.redisUrl, { role: 'worker' });
@@ -74,7 +96,10 @@ const totals = async (userId: string) => {
   const [row] = await sql`
     select (select coalesce(sum(quantity), 0) from usage_ledger where user_id = ${userId})::int as direct,
            (select coalesce(sum(quantity), 0) from usage_aggregates where user_id = ${userId})::int as folded,
-           (select count(*) from usage_ledger where user_id = ${userId} and rollup_id is null)::int as tail`;
+           (select count(*) from usage_ledger l
+            left join usage_aggregates a
+              on a.user_id = l.user_id and a.metric = l.metric and a.period_start = l.period_start
+            where l.user_id = ${userId} and l.txid >= coalesce(a.through_txid, '0'::xid8))::int as tail`;
   return row as { direct: number; folded: number; tail: number };
 };
 

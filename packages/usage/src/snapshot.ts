@@ -10,12 +10,20 @@ export interface UsageSnapshot {
 }
 
 /**
- * Exact usage of one (user, metric, period): the rolled-up total plus the live tail (rows no
- * roll-up has claimed), in ONE statement, so both halves come from one snapshot. A roll-up
- * chunk claims rows and adds them to the aggregate in one transaction, so a snapshot sees a
- * row either in the tail or in the aggregate, never both and never neither. Two statements
- * under READ COMMITTED could straddle a chunk's commit and count it twice or not at all.
- * The tail half is an index-only scan of `usage_ledger_tail_idx`.
+ * Exact usage of one (user, metric, period): the rolled-up total plus the live tail, in ONE
+ * statement, so both halves come from one snapshot. The aggregate row carries the pair
+ * (quantity, through_txid), quantity being the SUM of the group's ledger rows with
+ * txid < through_txid; the tail is the rows with txid >= that through_txid (all of them when
+ * there is no aggregate yet). This is exact at any moment, also while a roll-up runs:
+ * - a roll-up chunk updates quantity and through_txid together, so the snapshot sees the old
+ *   pair or the new one, never a mix, and splits the rows at that pair's through_txid;
+ * - through_txid is never above the roll-up's horizon, below which every transaction had
+ *   finished before the chunk even started: the snapshot sees every committed row below it,
+ *   so the rows inside the total are exactly the ones it does not count in the tail. A row
+ *   that commits late has a txid at or above the horizon and stays in the tail until a later
+ *   run folds it.
+ * Two statements under READ COMMITTED could straddle a chunk's commit and count it twice or
+ * not at all. The tail is a range scan (index-only) of `usage_ledger_group_txid_idx`.
  */
 export async function usedInPeriod(
   sql: Sql,
@@ -25,12 +33,15 @@ export async function usedInPeriod(
 ): Promise<number> {
   const [row] = await sql<{ used: string }[]>`
     select (
-      coalesce((select a.quantity from usage_aggregates a
-                where a.user_id = ${userId} and a.metric = ${metric} and a.period_start = ${periodStart.toISOString()}::timestamptz), 0)
-      + coalesce((select sum(l.quantity) from usage_ledger l
-                  where l.user_id = ${userId} and l.metric = ${metric} and l.period_start = ${periodStart.toISOString()}::timestamptz
-                    and l.rollup_id is null), 0)
-    )::text as used`;
+      coalesce(a.quantity, 0)
+      + coalesce((select sum(tail.quantity) from usage_ledger tail
+                  where tail.user_id = k.user_id and tail.metric = k.metric and tail.period_start = k.period_start
+                    and tail.txid >= coalesce(a.through_txid, '0'::xid8)), 0)
+    )::text as used
+    from (select ${userId}::text as user_id, ${metric}::text as metric,
+                 ${periodStart.toISOString()}::timestamptz as period_start) k
+    left join usage_aggregates a
+      on a.user_id = k.user_id and a.metric = k.metric and a.period_start = k.period_start`;
   return Number(row?.used ?? 0);
 }
 
@@ -44,14 +55,17 @@ export async function usedInPeriodByMetric(
   const result: Record<string, number> = Object.fromEntries(metrics.map((metric) => [metric, 0]));
   if (metrics.length === 0) return result;
   const rows = await sql<{ metric: string; used: string }[]>`
-    select m.metric, (
-      coalesce((select a.quantity from usage_aggregates a
-                where a.user_id = ${userId} and a.metric = m.metric and a.period_start = ${periodStart.toISOString()}::timestamptz), 0)
-      + coalesce((select sum(l.quantity) from usage_ledger l
-                  where l.user_id = ${userId} and l.metric = m.metric and l.period_start = ${periodStart.toISOString()}::timestamptz
-                    and l.rollup_id is null), 0)
+    select k.metric, (
+      coalesce(a.quantity, 0)
+      + coalesce((select sum(tail.quantity) from usage_ledger tail
+                  where tail.user_id = k.user_id and tail.metric = k.metric and tail.period_start = k.period_start
+                    and tail.txid >= coalesce(a.through_txid, '0'::xid8)), 0)
     )::text as used
-    from unnest(${[...metrics]}::text[]) as m(metric)`;
+    from (select ${userId}::text as user_id, m.metric,
+                 ${periodStart.toISOString()}::timestamptz as period_start
+          from unnest(${[...metrics]}::text[]) as m(metric)) k
+    left join usage_aggregates a
+      on a.user_id = k.user_id and a.metric = k.metric and a.period_start = k.period_start`;
   for (const row of rows) result[row.metric] = Number(row.used);
   return result;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestUsage } from '../src/ingest.js';
 import { reportUsageToStripe } from '../src/meters.js';
 import { rollup } from '../src/rollup.js';
-import { METRICS, record, testConfig } from './helpers.js';
+import { METRICS, record, testConfig, waitForHorizon } from './helpers.js';
 
 const services = await useTestServices('usage-meters');
 const { sql, close } = createDb({ url: services.databaseUrl, max: 4 });
@@ -29,6 +29,11 @@ afterAll(async () => {
 
 const now = new Date();
 const meters = { compute_minutes: 'compute_minutes' };
+/** A roll-up run once every row written so far is below the transaction horizon. */
+const rollupAll = async (chunkSize: number) => {
+  await waitForHorizon(sql);
+  await rollup(sql, { chunkSize });
+};
 const ingest = (records: unknown[]) =>
   ingestUsage(sql, records, { atomic: true, metrics: METRICS, now, config: testConfig() });
 /** What Stripe would bill: the sum of accepted meter event values per customer. */
@@ -48,7 +53,7 @@ describe('Stripe Billing Meter reporting', () => {
       record('no_customer', 'a', 9, now),
       record('m_user', 'api', 4, now, 'api_requests'),
     ]);
-    await rollup(sql, { chunkSize: 2 });
+    await rollupAll(2);
     await ingest([record('m_user', 'tail', 100, now)]); // not rolled up yet
 
     expect(await reportUsageToStripe(sql, fake.stripe, { meters })).toEqual({ sent: 2, failed: 0 });
@@ -58,14 +63,14 @@ describe('Stripe Billing Meter reporting', () => {
 
     expect(await reportUsageToStripe(sql, fake.stripe, { meters })).toEqual({ sent: 0, failed: 0 });
 
-    await rollup(sql, { chunkSize: 50 });
+    await rollupAll(50);
     expect(await reportUsageToStripe(sql, fake.stripe, { meters })).toEqual({ sent: 1, failed: 0 });
     expect(billed('cus_m_user')).toBe(112);
   });
 
   it('a crash between the meter event and the bookkeeping resends the same identifier, which Stripe dedupes', async () => {
     await ingest([record('m_other', 'b', 3, now)]);
-    await rollup(sql, { chunkSize: 50 });
+    await rollupAll(50);
     // the first attempt fails and the step stays pending
     fake.failNext(1, 500, { path: '/v1/billing/meter_events', shouldRetry: false });
     expect(await reportUsageToStripe(sql, fake.stripe, { meters })).toEqual({ sent: 0, failed: 1 });
@@ -88,10 +93,10 @@ describe('Stripe Billing Meter reporting', () => {
 
   it('a correction after reporting is not sent as a negative event; later usage first makes up the difference', async () => {
     await ingest([record('m_other', 'fix', -3, now, 'compute_minutes', { correctsKey: 'b' })]);
-    await rollup(sql, { chunkSize: 50 });
+    await rollupAll(50);
     expect(await reportUsageToStripe(sql, fake.stripe, { meters })).toEqual({ sent: 0, failed: 0 });
     await ingest([record('m_other', 'c', 4, now)]); // total 2 + 4 = 6, reported 5
-    await rollup(sql, { chunkSize: 50 });
+    await rollupAll(50);
     expect(await reportUsageToStripe(sql, fake.stripe, { meters })).toEqual({ sent: 1, failed: 0 });
     expect(billed('cus_m_other')).toBe(6);
   });

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
+  customType,
   index,
   jsonb,
   pgTable,
@@ -12,10 +13,17 @@ import {
 import { timestamptz } from './columns.js';
 
 /**
+ * Postgres' 64-bit transaction id (epoch-extended, never wraps around), as text: values pass
+ * 2^53 once the epoch is large, so they never become JS numbers.
+ */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
+
+/**
  * Append-only usage records. Corrections are new rows with a negative quantity whose
- * `corrects_key` points at the original's idempotency key. `rollup_id` is set by the
- * roll-up's own transaction (UPDATE … RETURNING), so the split between rolled-up rows and
- * the live tail follows commit visibility, never a timestamp or the serial id.
+ * `corrects_key` points at the original's idempotency key. Rows are never updated: `txid`
+ * (the writing transaction's id) decides whether a row is already in its group's
+ * `usage_aggregates` total (`txid < through_txid`) or in the live tail, so the split follows
+ * commit visibility, never a timestamp or the serial id (see packages/usage/README.md).
  */
 export const usageLedger = pgTable(
   'usage_ledger',
@@ -34,7 +42,11 @@ export const usageLedger = pgTable(
      * booked as an adjustment in the current period: the period it really belongs to.
      */
     originalPeriodStart: timestamptz('original_period_start'),
-    rollupId: bigint('rollup_id', { mode: 'number' }),
+    /**
+     * The inserting transaction's id. Every transaction below a roll-up's horizon
+     * (`pg_snapshot_xmin` at its start) had finished, so rows under it are all visible.
+     */
+    txid: xid8('txid').notNull().default(sql`pg_current_xact_id()`),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
     receivedAt: timestamptz('received_at').notNull().defaultNow(),
   },
@@ -43,11 +55,13 @@ export const usageLedger = pgTable(
     uniqueIndex('usage_ledger_user_key_key').on(t.userId, t.idempotencyKey),
     // usage of a user over a time range (reports, per-day charts)
     index('usage_ledger_user_time_idx').on(t.userId, t.occurredAt).where(sql`${t.quantity} > 0`),
-    // "used so far": the live tail of a user's period, rows not yet rolled up; quantity is
-    // the last key column so the SUM is an index-only scan
-    index('usage_ledger_tail_idx')
-      .on(t.userId, t.metric, t.periodStart, t.quantity)
-      .where(sql`${t.rollupId} is null`),
+    // "used so far": the tail of one (user, metric, period), txid >= the aggregate's
+    // through_txid, as a range scan; also a one-user roll-up's scan. quantity is a trailing key
+    // column (drizzle cannot declare INCLUDE; for a range read it costs the same), so the SUM
+    // is an index-only scan
+    index('usage_ledger_group_txid_idx').on(t.userId, t.metric, t.periodStart, t.txid, t.quantity),
+    // the roll-up: chunk bounds (rows in txid order) and each chunk's rows, txid in [from, to)
+    index('usage_ledger_txid_idx').on(t.txid),
     // correction checks: the corrections already booked against one original
     index('usage_ledger_corrects_idx')
       .on(t.userId, t.correctsKey)
@@ -55,7 +69,11 @@ export const usageLedger = pgTable(
   ],
 );
 
-/** Rolled-up usage per user, metric and billing period. */
+/**
+ * Rolled-up usage per user, metric and billing period: `quantity` (and `record_count`) is
+ * exactly the SUM (COUNT) of the group's ledger rows with `txid < through_txid`. A roll-up
+ * chunk changes both in one update, so any snapshot sees a matching pair.
+ */
 export const usageAggregates = pgTable(
   'usage_aggregates',
   {
@@ -64,7 +82,9 @@ export const usageAggregates = pgTable(
     periodStart: timestamptz('period_start').notNull(),
     quantity: bigint('quantity', { mode: 'number' }).notNull(),
     recordCount: bigint('record_count', { mode: 'number' }).notNull(),
-    /** The last roll-up that folded rows into this total (the ledger watermark it covers). */
+    /** Rows of this group with a lower txid are in the total; the rest is the live tail. */
+    throughTxid: xid8('through_txid').notNull(),
+    /** The last roll-up run that folded rows into this total (for ops). */
     lastRollupId: bigint('last_rollup_id', { mode: 'number' }).notNull(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   },
@@ -75,9 +95,9 @@ export const usageAggregates = pgTable(
 );
 
 /**
- * One row per roll-up run: progress, and the id that claims ledger rows. Status is
- * `running`, `completed`, `aborted` or `failed`; a run killed outright stays `running`
- * (its committed chunks are complete, the rest is picked up by the next run).
+ * One row per roll-up run: its transaction-id range and progress. Status is `running`,
+ * `completed`, `aborted` or `failed`; a run killed outright stays `running` (its committed
+ * chunks are complete, and its `through_txid` tells the next run where to go on).
  */
 export const usageRollups = pgTable('usage_rollups', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -85,11 +105,18 @@ export const usageRollups = pgTable('usage_rollups', {
   status: text('status').notNull().default('running'),
   rowsClaimed: bigint('rows_claimed', { mode: 'number' }).notNull().default(0),
   chunks: bigint('chunks', { mode: 'number' }).notNull().default(0),
+  /** Where the run started: every in-scope row below it was folded by earlier runs. */
+  fromTxid: xid8('from_txid'),
   /**
-   * Highest ledger id when the run started. It only bounds how long one run goes on under
-   * continuous ingestion; which rows are rolled up is decided by `rollup_id`, never by it.
+   * `pg_snapshot_xmin(pg_current_snapshot())` at the start: every transaction below it had
+   * finished, so the rows below it are fixed; the run folds [from_txid, horizon_txid).
    */
-  ledgerBound: bigint('ledger_bound', { mode: 'number' }),
+  horizonTxid: xid8('horizon_txid'),
+  /**
+   * Progress, committed with each chunk: every in-scope row below it is folded. Equals
+   * `horizon_txid` once completed. Null only on runs from before the txid watermark.
+   */
+  throughTxid: xid8('through_txid'),
   startedAt: timestamptz('started_at').notNull().defaultNow(),
   finishedAt: timestamptz('finished_at'),
   error: text('error'),
