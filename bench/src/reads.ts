@@ -20,6 +20,7 @@ import {
   baseChildEnv,
   benchEnv,
   buildEvents,
+  cpuSeconds,
   freePort,
   freshDatabase,
   type LoadResult,
@@ -178,7 +179,7 @@ async function main(): Promise<void> {
       amount: options.amount,
       headers: { authorization: `Bearer ${TOKEN}` },
     });
-  const check = (what: string, x: LoadResult) => {
+  const check = <T extends LoadResult>(what: string, x: T): T => {
     if (x.non2xx > 0 || x.errors > 0)
       throw new Error(`${what}: ${JSON.stringify(x.statusCodes)} errors ${x.errors}`);
     return x;
@@ -188,24 +189,51 @@ async function main(): Promise<void> {
   const rows: Array<Record<string, string | number>> = [];
   const warm: Record<
     Route,
-    { api: number[]; bare: number[]; apiP99: number[]; bareP99: number[]; apiP50: number[] }
+    {
+      api: number[];
+      bare: number[];
+      apiP99: number[];
+      bareP99: number[];
+      apiP50: number[];
+      apiCpu: number[];
+      bareCpu: number[];
+    }
   > = {
-    usage: { api: [], bare: [], apiP99: [], bareP99: [], apiP50: [] },
-    subscription: { api: [], bare: [], apiP99: [], bareP99: [], apiP50: [] },
+    usage: { api: [], bare: [], apiP99: [], bareP99: [], apiP50: [], apiCpu: [], bareCpu: [] },
+    subscription: {
+      api: [],
+      bare: [],
+      apiP99: [],
+      bareP99: [],
+      apiP50: [],
+      apiCpu: [],
+      bareCpu: [],
+    },
   };
   for (const route of ['usage', 'subscription'] as const) {
     check('fill', await get(api.url, route, { amount: USERS, connections: 8 }));
     await get(`http://127.0.0.1:${barePort}`, route, { seconds: 2 });
     await get(api.url, route, { seconds: 2 });
   }
+  // Server CPU per request (user + system from /proc), which moves much less than req/s when
+  // neighbours load the machine: the API process plus its Redis, against the bare app.
+  const timed = async (
+    url: string,
+    route: Route,
+    cpu: () => number,
+  ): Promise<LoadResult & { cpuUs: number }> => {
+    const start = cpu();
+    const result = await get(url, route, { seconds: env.BENCH_SECONDS });
+    return { ...result, cpuUs: ((cpu() - start) / Math.max(1, result.requests)) * 1e6 };
+  };
+  const apiCpu = () => api.proc.cpuSeconds() + cpuSeconds(redis.pid);
   const before = await cacheCounters(api);
   for (let r = 0; r < env.BENCH_ROUNDS; r++) {
     for (const route of ['usage', 'subscription'] as const) {
-      const b = check(
-        'bare',
-        await get(`http://127.0.0.1:${barePort}`, route, { seconds: env.BENCH_SECONDS }),
-      );
-      const a = check(`api ${route}`, await get(api.url, route, { seconds: env.BENCH_SECONDS }));
+      const b = check('bare', await timed(`http://127.0.0.1:${barePort}`, route, bare.cpuSeconds));
+      const a = check(`api ${route}`, await timed(api.url, route, apiCpu));
+      warm[route].apiCpu.push(a.cpuUs);
+      warm[route].bareCpu.push(b.cpuUs);
       warm[route].api.push(a.okPerSecond);
       warm[route].bare.push(b.okPerSecond);
       warm[route].apiP50.push(a.latencyMs.p50);
@@ -219,6 +247,8 @@ async function main(): Promise<void> {
         'api p50 ms': a.latencyMs.p50,
         'api p99 ms': a.latencyMs.p99,
         'bare p99 ms': b.latencyMs.p99,
+        'api+redis CPU µs/req': Math.round(a.cpuUs),
+        'bare CPU µs/req': Math.round(b.cpuUs),
       });
     }
   }
@@ -283,6 +313,8 @@ async function main(): Promise<void> {
         apiP99Ms: median(w.apiP99),
         bareP99Ms: median(w.bareP99),
         ratio: round(warmRatio, 2),
+        apiAndRedisCpuUsPerRequest: Math.round(median(w.apiCpu)),
+        bareCpuUsPerRequest: Math.round(median(w.bareCpu)),
       },
       cold: {
         apiPerSecond: round(median(c.api)),
@@ -301,6 +333,9 @@ async function main(): Promise<void> {
         },
         '/s',
       ),
+    );
+    console.log(
+      `  server CPU per warm ${route} read: api + redis ${Math.round(median(w.apiCpu))} µs, bare express ${Math.round(median(w.bareCpu))} µs`,
     );
     console.log(
       ratioLine(
