@@ -29,12 +29,26 @@ import {
  * - `appendfsync always`: Redis fsyncs the AOF before it answers, so every acknowledged
  *   delivery survives. Asserted: none lost, none applied twice.
  * - `appendfsync everysec`: Redis answers before the fsync; the AOF write(2) normally happens
- *   before the answer too, but it may be postponed for up to 2 s while a background fsync is
- *   slow, and a host crash loses what was not fsynced (up to ~1 s, 2 s when fsync stalls).
- *   A process SIGKILL keeps the page cache, so this drill cannot produce the host-crash loss.
- *   Asserted: none applied twice, and nothing acknowledged more than 2 s before the kill is
- *   lost (the everysec window). Losses inside the window are counted and printed (0 expected
- *   for a process kill).
+ *   before the answer too, but while a background fsync is slow (a busy disk) Redis keeps
+ *   answering and holds the write back for up to 2 s, and a host crash loses what was not
+ *   fsynced. A process SIGKILL keeps the page cache, so here only a held-back write can be
+ *   lost: deliveries Redis answered in its last 2 s. Their 2xx may reach the sender after the
+ *   kill (answered just before it, still on the way), so the window runs from 2 s before the
+ *   kill to the restart: everything acknowledged before the new redis-server started was
+ *   answered by the killed one. Asserted: none applied twice, nothing acknowledged before the
+ *   window or after the restart is lost. Losses inside the window are counted and printed
+ *   (0 unless an fsync was slow at the kill; Redis logs "Asynchronous AOF fsync is taking too
+ *   long" only once a write has been held back the full 2 s, so `redis.log` may be silent).
+ *
+ * The one failure this drill had (1 run in 7, right after the disk-heavy scale-out drill: the
+ * events not applied, the worker silent) matches a window that ended at the kill: deliveries
+ * answered just before the kill and acknowledged just after it, held back by a slow fsync,
+ * lost, and counted as "must survive"; the worker, with nothing left to do, logged nothing.
+ * Reproduced by delaying every
+ * AOF fdatasync of the drill's redis-server by 1.5 s (strace fault injection): the old window
+ * failed just so (12 missing, no job in Redis, queue empty, worker idle and connected); with
+ * this window three such runs lost 48, 0 and 51 deliveries, all inside it, 2, 0 and 7 of them
+ * acknowledged after the kill.
  */
 const EVENTS = 800;
 const WINDOW_MS = 2_000;
@@ -80,6 +94,7 @@ async function drill(appendfsync: 'always' | 'everysec') {
   const early = await sendAsStripe(ingress!.url, events.slice(0, half), { concurrency: 16 });
   await sleep(WINDOW_MS + 1_000);
   let killedAt = 0;
+  let restartedAt = 0;
   let outage: Promise<void> | undefined;
   const late = await sendAsStripe(ingress!.url, events.slice(half), {
     concurrency: 16,
@@ -91,6 +106,8 @@ async function drill(appendfsync: 'always' | 'everysec') {
         killedAt = Date.now();
         await redis.kill();
         await sleep(2_000);
+        // Every 2xx received before this instant came from the killed redis-server.
+        restartedAt = Date.now();
         await redis.start();
       })();
     },
@@ -109,16 +126,24 @@ async function drill(appendfsync: 'always' | 'everysec') {
   const retried = sent.attempts - EVENTS;
 
   const acked = [...sent.acknowledged.keys()];
+  // Answered by the killed Redis in its last 2 s: before the kill, or in flight at it.
   const inWindow = new Set(
     [...sent.acknowledged]
-      .filter(([, at]) => at <= killedAt && at > killedAt - WINDOW_MS)
+      .filter(([, at]) => at > killedAt - WINDOW_MS && at < restartedAt)
       .map(([id]) => id),
   );
+  const afterKill = [...sent.acknowledged.values()].filter(
+    (at) => at > killedAt && at < restartedAt,
+  ).length;
   const mustSurvive = appendfsync === 'always' ? acked : acked.filter((id) => !inWindow.has(id));
   await waitApplied(db.sql, mustSurvive, 180_000).catch(async (error) => {
     // Say where the missing ones are: still queued (the worker stopped taking jobs) or gone.
     const counts = await appliedCounts(db.sql);
     const missing = mustSurvive.filter((id) => !counts.has(id));
+    const slowFsyncs = redis
+      .log()
+      .split('\n')
+      .filter((line) => /fsync is taking too long/.test(line));
     const probe = new Redis(redis.url);
     const states: Record<string, number> = {};
     for (const id of missing) {
@@ -133,7 +158,8 @@ async function drill(appendfsync: 'always' | 'everysec') {
       lists[zset] = await probe.zcard(`${target.redisPrefix}:stripe-events:${zset}`);
     probe.disconnect();
     throw new Error(
-      `${(error as Error).message}: ${missing.length} missing ${JSON.stringify(states)}; queue ${JSON.stringify(lists)}`,
+      `${(error as Error).message}: ${missing.length} missing ${JSON.stringify(states)}; queue ${JSON.stringify(lists)}; ` +
+        `slow-fsync lines in redis.log: ${slowFsyncs.length}`,
     );
   });
   // Give anything from the window that did survive time to be applied too.
@@ -146,7 +172,8 @@ async function drill(appendfsync: 'always' | 'everysec') {
   admin.disconnect();
   console.log(
     `appendfsync ${appendfsync}: ${report.acknowledged} acknowledged (${retried} retried deliveries), ${report.applied} applied, ` +
-      `${report.lost.length} lost (${inWindow.size} acknowledged in the ${WINDOW_MS} ms before the kill), ${report.duplicated.length} applied twice, ${failed} dead-lettered`,
+      `${report.lost.length} lost (${inWindow.size} answered by the killed Redis in its last ${WINDOW_MS} ms, ${afterKill} of them acknowledged after the kill), ` +
+      `${report.duplicated.length} applied twice, ${failed} dead-lettered`,
   );
   return { report, inWindow, failed, retried };
 }
@@ -160,12 +187,7 @@ describe('Redis SIGKILL and restart from the AOF', () => {
     expect(failed).toBe(0);
   });
 
-  // retry: 1 while the one unexplained failure in seven runs (worker silent after Redis came
-  // back; bench/README.md "One unexplained failure") is investigated. A retry re-runs the
-  // whole drill from scratch; two failures in a row still fail CI.
-  it('appendfsync everysec: nothing acknowledged before the 2 s window is lost, none applied twice', {
-    retry: 1,
-  }, async () => {
+  it('appendfsync everysec: nothing acknowledged before the 2 s window or after the restart is lost, none applied twice', async () => {
     const { report, inWindow, failed } = await drill('everysec');
     // The assertion below covers the deliveries acknowledged before the window.
     expect(report.acknowledged - inWindow.size).toBeGreaterThanOrEqual(EVENTS / 2);

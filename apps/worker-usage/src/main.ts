@@ -12,6 +12,7 @@ import {
   healthRouter,
   listen,
   notFoundHandler,
+  shutdownEnv,
 } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import express from 'express';
@@ -21,6 +22,7 @@ import { startUsageWorker } from './worker.js';
 
 const env = loadOrExit(() => workerUsageEnv());
 const ops = loadOrExit(() => opsEnv());
+const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
 const logger = rootLogger().child({ app: 'worker-usage' });
 const registry = createRegistry('worker-usage');
 
@@ -119,14 +121,35 @@ const server = await listen(app, env.WORKER_USAGE_PORT);
 
 // SIGTERM: stop the roll-up between chunks (its job is retried and resumes), close the
 // worker and queue, stop the drift monitor, then Redis and Postgres; the HTTP server last so
-// /readyz reports the shutdown meanwhile.
-lifecycle = createLifecycle(logger, [
-  { name: 'worker', run: () => usage.close() },
-  { name: 'stripe sync', run: async () => stripeSync?.close() },
-  { name: 'queues', run: () => Promise.all(depthQueues.map((queue) => queue.close())) },
-  { name: 'drift', run: () => drift.stop() },
-  { name: 'redis', run: () => Promise.all([closeRedis(connection), closeRedis(commands)]) },
-  { name: 'postgres', run: () => db.close() },
-  { name: 'http', run: () => closeServer(server) },
-]);
-logger.info({ port: env.WORKER_USAGE_PORT, cron: env.USAGE_ROLLUP_CRON }, 'worker-usage started');
+// /readyz reports the shutdown meanwhile. All within SHUTDOWN_TIMEOUT_MS: past it (say Redis
+// is gone and BullMQ's close waits for it forever) the sockets are dropped and the process
+// exits 1; the interrupted roll-up rolls back and its job is re-run by the stalled check.
+const disconnectRedis = () => {
+  connection.disconnect();
+  commands.disconnect();
+};
+lifecycle = createLifecycle(
+  logger,
+  [
+    { name: 'worker', run: () => usage.close(), force: disconnectRedis },
+    { name: 'stripe sync', run: async () => stripeSync?.close() },
+    { name: 'queues', run: () => Promise.all(depthQueues.map((queue) => queue.close())) },
+    { name: 'drift', run: () => drift.stop() },
+    {
+      name: 'redis',
+      run: () => Promise.all([closeRedis(connection), closeRedis(commands)]),
+      force: disconnectRedis,
+    },
+    { name: 'postgres', run: () => db.close() },
+    { name: 'http', run: () => closeServer(server), force: () => server.closeAllConnections() },
+  ],
+  { timeoutMs: SHUTDOWN_TIMEOUT_MS },
+);
+logger.info(
+  {
+    port: env.WORKER_USAGE_PORT,
+    cron: env.USAGE_ROLLUP_CRON,
+    shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+  },
+  'worker-usage started',
+);

@@ -4,7 +4,13 @@ import { createDb } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
 import { closeRedis, createQueue, createRedisClient, QUEUES } from '@billing/queue';
-import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
+import {
+  closeServer,
+  createLifecycle,
+  createRegistry,
+  listen,
+  shutdownEnv,
+} from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { createStripeRefetcher } from '@billing/sync';
 import { workerEnv } from './env.js';
@@ -13,6 +19,7 @@ import { createWorkerApp } from './server.js';
 import { startWebhookWorker } from './worker.js';
 
 const env = loadOrExit(() => workerEnv());
+const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
 const logger = moduleLogger('worker-webhooks');
 
 // Every in-flight event holds one connection for its transaction, plus one for recording a
@@ -21,6 +28,8 @@ const db = createDb({
   url: env.DATABASE_URL,
   max: Math.max(env.DB_POOL_MAX, env.WEBHOOK_CONCURRENCY + 2),
   applicationName: 'worker-webhooks',
+  // Set on every connection, so an event's transaction need not send set_config each time.
+  lockTimeoutMs: env.WEBHOOK_LOCK_TIMEOUT_MS,
 });
 // REDIS_CLUSTER_NODES, when set, points both at a Redis Cluster instead of REDIS_URL.
 const redisTarget = { url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES };
@@ -74,14 +83,34 @@ const worker = startWebhookWorker({
 });
 
 let server: Server | undefined;
-const lifecycle = createLifecycle(logger, [
-  // Stop taking jobs and let the in-flight ones finish (and commit) first.
-  { name: 'worker', run: () => worker.close() },
-  { name: 'depth queue', run: () => depthQueue.close() },
-  { name: 'http', run: () => (server ? closeServer(server) : Promise.resolve()) },
-  { name: 'redis', run: () => Promise.all([closeRedis(connection), closeRedis(cache)]) },
-  { name: 'postgres', run: () => db.close() },
-]);
+// SIGTERM: stop taking jobs and let the in-flight ones finish (and commit), then close the
+// rest, all within SHUTDOWN_TIMEOUT_MS. Past it (say Redis is gone, so BullMQ can neither
+// acknowledge a job nor close its blocking connection) the sockets are dropped and the
+// process exits 1. A job cut off that way is not lost: its transaction rolls back, its lock
+// expires and the stalled check re-runs it; if it had committed, the re-run is a no-op claim.
+const disconnectRedis = () => {
+  connection.disconnect();
+  cache.disconnect();
+};
+const lifecycle = createLifecycle(
+  logger,
+  [
+    { name: 'worker', run: () => worker.close(), force: () => worker.disconnect() },
+    { name: 'depth queue', run: () => depthQueue.close() },
+    {
+      name: 'http',
+      run: () => (server ? closeServer(server) : Promise.resolve()),
+      force: () => server?.closeAllConnections(),
+    },
+    {
+      name: 'redis',
+      run: () => Promise.all([closeRedis(connection), closeRedis(cache)]),
+      force: disconnectRedis,
+    },
+    { name: 'postgres', run: () => db.close() },
+  ],
+  { timeoutMs: SHUTDOWN_TIMEOUT_MS },
+);
 
 const app = createWorkerApp({
   registry,
@@ -100,6 +129,7 @@ logger.info(
     concurrency: env.WEBHOOK_CONCURRENCY,
     refetch: [...env.STRIPE_REFETCH_OBJECTS],
     stripe: stripe !== undefined,
+    shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
   },
   'webhook worker started',
 );
