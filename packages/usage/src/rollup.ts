@@ -10,7 +10,7 @@ const log = moduleLogger('usage.rollup');
  * once per chunk. So the cost of a run is rows read + groups × chunks: chunks are sized in
  * millions of rows (a few seconds each), not thousands. See packages/usage/README.md.
  */
-export const DEFAULT_ROLLUP_CHUNK_SIZE = 5_000_000;
+export const DEFAULT_ROLLUP_CHUNK_SIZE = 10_000_000;
 
 /** All roll-up chunks, of every run, take this transaction-scoped advisory lock. */
 const ROLLUP_LOCK_KEY = 'billing:usage:rollup';
@@ -143,6 +143,32 @@ interface ChunkStep {
   done: boolean;
 }
 
+/** Chunks of at least this many rows may end at the horizon on the planner's estimate. */
+const ESTIMATE_CHUNKS_FROM = 100_000;
+
+/**
+ * The planner's estimate of the scope's ledger rows in [from, to), without reading them.
+ * Past the statistics' last histogram bucket Postgres reads the txid index's actual end, so
+ * rows written since the last ANALYZE still count. A table never analyzed gets the planner's
+ * default selectivity, far too low: then the estimate is not used (Infinity).
+ */
+async function estimateRows(
+  tx: postgres.TransactionSql,
+  from: string,
+  to: string,
+  userId: string | null,
+): Promise<number> {
+  const [analyzed] = await tx<{ ok: boolean }[]>`
+    select coalesce(last_analyze, last_autoanalyze) is not null as ok
+    from pg_stat_user_tables where relid = 'usage_ledger'::regclass`;
+  if (!analyzed?.ok) return Number.POSITIVE_INFINITY;
+  const [plan] = await tx<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[]>`
+    explain (format json) select 1 from usage_ledger
+    where txid >= ${from}::xid8 and txid < ${to}::xid8
+      ${userId === null ? tx`` : tx`and user_id = ${userId}`}`;
+  return plan?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? Number.POSITIVE_INFINITY;
+}
+
 /** Step 3: one chunk, one transaction. */
 async function foldChunk(
   sql: Sql,
@@ -156,9 +182,23 @@ async function foldChunk(
     await tx`select pg_advisory_xact_lock(hashtextextended(${ROLLUP_LOCK_KEY}, 0))`;
 
     // b. Where to start (this run's progress, or further if another run got there first),
-    //    and the txid of the chunkSize-th row from there: the chunk ends just above it.
-    const [bounds] = await tx<{ from: string; last: string | null }[]>`
-      with start as (select (${progressOfScope(tx, userId)}) as c)
+    //    and where the chunk ends: just above the txid of the chunkSize-th row from the start.
+    //    That walk reads the txid index over the whole chunk (~0.1 µs a row here: at 5 M rows
+    //    a third of what the fold itself costs), so for large chunks it is skipped when the
+    //    planner expects the rest of the range to fit in the chunk anyway: the chunk then runs
+    //    to the horizon. An estimate that is off only makes that one transaction longer (it
+    //    holds no ledger locks); which rows are folded never depends on it. Small chunks
+    //    always walk: it is cheap there, and their boundaries stay exact.
+    const [start] = await tx<{ from: string }[]>`
+      select (${progressOfScope(tx, userId)})::text as from`;
+    if (BigInt(start!.from) >= horizon) return { rows: 0, done: true };
+    const fits =
+      chunkSize >= ESTIMATE_CHUNKS_FROM &&
+      (await estimateRows(tx, start!.from, horizonTxid, userId)) <= chunkSize;
+    const [bounds] = fits
+      ? [{ from: start!.from, last: null }]
+      : await tx<{ from: string; last: string | null }[]>`
+      with start as (select ${start!.from}::xid8 as c)
       select start.c::text as from,
              (select next_rows.txid from usage_ledger next_rows
               where next_rows.txid >= start.c and next_rows.txid < ${horizonTxid}::xid8
