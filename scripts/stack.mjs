@@ -187,6 +187,10 @@ function startApps(extra = []) {
       cwd: path.join(root, app.dir),
       env: process.env,
       stdio: ['ignore', 'inherit', 'inherit'],
+      // Each app in its own process group: a Ctrl-C in the terminal reaches only this script,
+      // which then sends every app one SIGTERM. Sharing the group, an app got the terminal's
+      // SIGINT and then this script's SIGTERM, and apps treat a second signal as "exit now".
+      detached: true,
     });
     child.on('exit', (code, signal) => {
       if (!stopping) {
@@ -202,9 +206,10 @@ function startApps(extra = []) {
     stopping = true;
     log('stopping apps');
     for (const { child } of children) child.kill('SIGTERM');
+    // Past the apps' own shutdown deadline (SHUTDOWN_TIMEOUT_MS, 25 s by default).
     const timer = setTimeout(() => {
       for (const { child } of children) child.kill('SIGKILL');
-    }, 15_000);
+    }, 30_000);
     Promise.all(
       children.map(
         ({ child }) => new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r))),
@@ -216,6 +221,10 @@ function startApps(extra = []) {
   };
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
+  // Detached apps outlive this script unless told: if it exits any other way (an error), stop them.
+  process.on('exit', () => {
+    for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
+  });
   log('running:');
   for (const { app } of children) console.log(`  ${app.name.padEnd(16)} ${app.url(process.env)}`);
   const api = children.find(({ app }) => app.name === 'api');
