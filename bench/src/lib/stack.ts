@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { baseChildEnv } from './env.js';
+import type { AppName } from './paths.js';
 import { freePort } from './ports.js';
 import { type NodeProcess, spawnApp, waitHttpOk } from './proc.js';
 
@@ -42,16 +43,25 @@ function sharedEnv(target: StackTarget): Record<string, string> {
   return env;
 }
 
-/** `apps/ingress` as a process of its own, ready (its /readyz answers 200). */
-export async function startIngressApp(
+/**
+ * Starts one app as a process of its own on a free port (`portVariable`) and waits until its
+ * /readyz answers 200. `env` comes last, so a caller's settings win over the shared ones.
+ */
+async function launch(
+  app: AppName,
   target: StackTarget,
-  options: { name?: string; env?: Record<string, string>; nodeArgs?: string[] } = {},
+  options: {
+    name?: string;
+    portVariable: string;
+    env: Record<string, string>;
+    nodeArgs?: string[];
+  },
 ): Promise<RunningApp> {
   const port = await freePort();
-  const name = options.name ?? 'ingress';
-  const proc = spawnApp('ingress', {
+  const name = options.name ?? app;
+  const proc = spawnApp(app, {
     name,
-    env: { ...sharedEnv(target), INGRESS_PORT: String(port), ...options.env },
+    env: { ...sharedEnv(target), [options.portVariable]: String(port), ...options.env },
     logFile: path.join(target.logDir, `${name}.log`),
     nodeArgs: options.nodeArgs,
     log: target.log,
@@ -61,8 +71,21 @@ export async function startIngressApp(
   return { proc, port, url };
 }
 
+/** `apps/ingress` as a process of its own, ready (its /readyz answers 200). */
+export function startIngressApp(
+  target: StackTarget,
+  options: { name?: string; env?: Record<string, string>; nodeArgs?: string[] } = {},
+): Promise<RunningApp> {
+  return launch('ingress', target, {
+    name: options.name,
+    portVariable: 'INGRESS_PORT',
+    env: { ...options.env },
+    nodeArgs: options.nodeArgs,
+  });
+}
+
 /** `apps/worker-webhooks` as a process of its own, ready. */
-export async function startWebhookWorkerApp(
+export function startWebhookWorkerApp(
   target: StackTarget,
   options: {
     name?: string;
@@ -72,28 +95,18 @@ export async function startWebhookWorkerApp(
   } = {},
 ): Promise<RunningApp> {
   if (!target.databaseUrl) throw new Error('the webhook worker needs a database');
-  const port = await freePort();
-  const name = options.name ?? 'worker-webhooks';
-  const env: Record<string, string> = {
-    ...sharedEnv(target),
-    WORKER_WEBHOOKS_PORT: String(port),
-    ...options.env,
-  };
+  const env: Record<string, string> = { ...options.env };
   if (options.concurrency) env.WEBHOOK_CONCURRENCY = String(options.concurrency);
-  const proc = spawnApp('worker-webhooks', {
-    name,
+  return launch('worker-webhooks', target, {
+    name: options.name,
+    portVariable: 'WORKER_WEBHOOKS_PORT',
     env,
-    logFile: path.join(target.logDir, `${name}.log`),
     nodeArgs: options.nodeArgs,
-    log: target.log,
   });
-  const url = `http://127.0.0.1:${port}`;
-  await waitHttpOk(proc, `${url}/readyz`);
-  return { proc, port, url };
 }
 
 /** `apps/api` as a process of its own, ready. The service token is `serviceToken`. */
-export async function startApiApp(
+export function startApiApp(
   target: StackTarget,
   options: {
     name?: string;
@@ -103,21 +116,10 @@ export async function startApiApp(
   },
 ): Promise<RunningApp> {
   if (!target.databaseUrl) throw new Error('the API needs a database');
-  const port = await freePort();
-  const name = options.name ?? 'api';
-  const proc = spawnApp('api', {
-    name,
-    env: {
-      ...sharedEnv(target),
-      API_PORT: String(port),
-      BILLING_SERVICE_TOKEN: options.serviceToken,
-      ...options.env,
-    },
-    logFile: path.join(target.logDir, `${name}.log`),
+  return launch('api', target, {
+    name: options.name,
+    portVariable: 'API_PORT',
+    env: { BILLING_SERVICE_TOKEN: options.serviceToken, ...options.env },
     nodeArgs: options.nodeArgs,
-    log: target.log,
   });
-  const url = `http://127.0.0.1:${port}`;
-  await waitHttpOk(proc, `${url}/readyz`);
-  return { proc, port, url };
 }
