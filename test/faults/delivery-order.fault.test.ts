@@ -16,6 +16,7 @@ import {
   type RunningApp,
   runId,
   sendAsStripe,
+  sharedRedisTarget,
   signEvents,
   startIngressApp,
   startWebhookWorkerApp,
@@ -49,14 +50,7 @@ cleanupAfterAll(
 );
 
 beforeAll(async () => {
-  const target = {
-    redisUrl: services.redisUrl,
-    redisPrefix: prefix,
-    databaseUrl: db.url,
-    secret: DRILL_SECRET,
-    logDir: dir,
-    logLevel: 'warn',
-  };
+  const target = sharedRedisTarget(db, prefix, dir);
   [ingress, worker] = await Promise.all([
     startIngressApp(target),
     startWebhookWorkerApp(target, { concurrency: 8 }),

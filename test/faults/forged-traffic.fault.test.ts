@@ -11,6 +11,7 @@ import {
   exactlyOnceReport,
   type RunningApp,
   runId,
+  sharedRedisTarget,
   startIngressApp,
   startWebhookWorkerApp,
   waitApplied,
@@ -37,14 +38,7 @@ cleanupAfterAll(
 );
 
 beforeAll(async () => {
-  const target = {
-    redisUrl: services.redisUrl,
-    redisPrefix: prefix,
-    databaseUrl: db.url,
-    secret: DRILL_SECRET,
-    logDir: dir,
-    logLevel: 'warn',
-  };
+  const target = sharedRedisTarget(db, prefix, dir);
   [ingress, worker] = await Promise.all([
     startIngressApp(target),
     startWebhookWorkerApp(target, { concurrency: 8 }),

@@ -22,6 +22,7 @@ import {
   type NodeProcess,
   runId,
   type SignedEvent,
+  type StackTarget,
   sleep,
   waitFor,
 } from '../../bench/src/lib/index.js';
@@ -30,6 +31,25 @@ import { signStripePayload } from '../../packages/testing/src/stripe/sign.js';
 export * from '../../bench/src/lib/index.js';
 
 export const DRILL_SECRET = 'whsec_fault_drill_3b7d1e';
+
+/**
+ * What the apps of a drill on the shared Redis connect to: a key prefix of the drill's own
+ * there, the drill's database, its log folder; warnings only.
+ */
+export function sharedRedisTarget(
+  db: { url: string },
+  prefix: string,
+  logDir: string,
+): StackTarget {
+  return {
+    redisUrl: inject('services').redisUrl,
+    redisPrefix: prefix,
+    databaseUrl: db.url,
+    secret: DRILL_SECRET,
+    logDir,
+    logLevel: 'warn',
+  };
+}
 
 /** Folder for this drill's logs; kept after a failure so the logs can be read. */
 export function drillDir(label: string): string {

@@ -14,6 +14,7 @@ import {
   readAcks,
   runId,
   runLoad,
+  sharedRedisTarget,
   signEvents,
   startIngressApp,
   startWebhookWorkerApp,
@@ -36,14 +37,7 @@ const services = inject('services');
 const db = await drillDatabase('soak');
 const prefix = `{fault-soak-${runId(6)}}`;
 const dir = drillDir('sustained-load');
-const target = {
-  redisUrl: services.redisUrl,
-  redisPrefix: prefix,
-  databaseUrl: db.url,
-  secret: DRILL_SECRET,
-  logDir: dir,
-  logLevel: 'warn',
-};
+const target = sharedRedisTarget(db, prefix, dir);
 let ingress: RunningApp;
 let worker: RunningApp | undefined;
 let redis: Redis;

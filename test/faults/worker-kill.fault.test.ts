@@ -11,8 +11,8 @@ import {
   exactlyOnceReport,
   type RunningApp,
   runId,
-  type StackTarget,
   sendAsStripe,
+  sharedRedisTarget,
   signEvents,
   startIngressApp,
   startWebhookWorkerApp,
@@ -32,14 +32,7 @@ const db = await drillDatabase('worker_kill');
 const services = inject('services');
 const prefix = `{fault-wk-${runId(6)}}`;
 const dir = drillDir('worker-kill');
-const target: StackTarget = {
-  redisUrl: services.redisUrl,
-  redisPrefix: prefix,
-  databaseUrl: db.url,
-  secret: DRILL_SECRET,
-  logDir: dir,
-  logLevel: 'warn',
-};
+const target = sharedRedisTarget(db, prefix, dir);
 // Short lock and stalled-check periods (if the worker reads them) keep the drill quick; with
 // BullMQ's defaults (30 s each) recovery takes up to a minute and the drill still passes.
 const workerEnv = { WEBHOOK_STALLED_INTERVAL_MS: '2000', WEBHOOK_LOCK_DURATION_MS: '5000' };
