@@ -18,7 +18,10 @@ export default defineConfig({
       {
         test: {
           name: 'int',
-          include: ['{apps,packages}/*/{src,test}/**/*.int.test.ts', 'test/e2e/**/*.int.test.ts'],
+          include: [
+            '{apps,packages}/*/{src,test}/**/*.int.test.ts',
+            'test/{e2e,db}/**/*.int.test.ts',
+          ],
           exclude: ['**/node_modules/**'],
           globalSetup: ['packages/testing/src/global-setup.ts'],
           env: { NODE_ENV: 'test' },

@@ -155,13 +155,12 @@ const APPS = [
   },
 ];
 
-// Without STRIPE_SECRET_KEY the apps talk to the bundled Stripe simulator (packages/testing),
+// Without STRIPE_SECRET_KEY the apps talk to the bundled Stripe simulator (apps/stripe-simulator),
 // which also sends the signed webhooks to the ingress. It starts first so its catalogue
 // webhooks are retried until the ingress answers.
 const SIMULATOR = {
   name: 'stripe-simulator',
-  dir: 'packages/testing',
-  main: 'src/simulator/main.ts',
+  dir: 'apps/stripe-simulator',
   url: (e) => `http://localhost:${e.STRIPE_SIMULATOR_PORT}/_simulator/status`,
 };
 
@@ -183,7 +182,7 @@ function startApps(extra = []) {
     ...APPS.filter((app) => fs.existsSync(path.join(root, app.dir, 'src/main.ts'))),
   ];
   for (const app of present) {
-    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [app.main ?? 'src/main.ts'], {
+    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), ['src/main.ts'], {
       cwd: path.join(root, app.dir),
       env: process.env,
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -247,10 +246,10 @@ async function main() {
       run('npx', [
         ...PNPM,
         '--filter',
-        '@billing/testing',
+        '@billing/stripe-simulator',
         'exec',
         'tsx',
-        'src/simulator/cli.ts',
+        'src/cli.ts',
         ...rest,
       ]),
     );

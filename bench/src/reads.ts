@@ -12,9 +12,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createDb } from '@billing/db';
+import { processStripeEvent } from '@billing/worker-webhooks/engine';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { processStripeEvent } from '../../apps/worker-webhooks/src/process-event.js';
 import {
   BENCH_SRC,
   baseChildEnv,

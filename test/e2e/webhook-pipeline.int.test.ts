@@ -1,6 +1,5 @@
 import { loadPlanCatalogue, plansEnv } from '@billing/config';
 import { createDb, seedPlans } from '@billing/db';
-import { type AppProcess, eventually, freePort, startApp, useTestServices } from '@billing/testing';
 import {
   checkoutSessionObject,
   customerObject,
@@ -10,7 +9,8 @@ import {
   signedDelivery,
   stripeEvent,
   subscriptionObject,
-} from '@billing/testing/stripe';
+} from '@billing/stripe-fake';
+import { type AppProcess, eventually, freePort, startApp, useTestServices } from '@billing/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Issue 3's "done when", end to end: real signed deliveries to the real ingress process,

@@ -1,10 +1,10 @@
 import { createDb, type DbHandle } from '@billing/db';
 import { addJob, closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { flushPrefix } from '@billing/testing';
+import { processStripeEvent } from '@billing/worker-webhooks/engine';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { processStripeEvent } from '../../apps/worker-webhooks/src/process-event.js';
-import { flushPrefix } from '../../packages/testing/src/services.js';
 import {
   appliedCounts,
   type BuiltEvent,

@@ -1,7 +1,7 @@
+import { signStripePayload } from '@billing/stripe-fake';
+import { flushPrefix } from '@billing/testing';
 import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { flushPrefix } from '../../packages/testing/src/services.js';
-import { signStripePayload } from '../../packages/testing/src/stripe/sign.js';
 import {
   buildEvents,
   cleanupAfterAll,

@@ -1,7 +1,7 @@
+import { flushPrefix } from '@billing/testing';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { flushPrefix } from '../../packages/testing/src/services.js';
 import {
   buildEvents,
   cleanupAfterAll,

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, inject } from 'vitest';
-import '../../packages/testing/src/context.js';
+import '@billing/testing';
 import {
   type BuiltEvent,
   dropDatabase,
@@ -25,10 +25,10 @@ import {
   type StackTarget,
   sleep,
   waitFor,
-} from '../../bench/src/lib/index.js';
-import { signStripePayload } from '../../packages/testing/src/stripe/sign.js';
+} from '@billing/bench/harness';
+import { signStripePayload } from '@billing/stripe-fake';
 
-export * from '../../bench/src/lib/index.js';
+export * from '@billing/bench/harness';
 
 export const DRILL_SECRET = 'whsec_fault_drill_3b7d1e';
 

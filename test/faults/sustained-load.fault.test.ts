@@ -1,7 +1,7 @@
 import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { flushPrefix } from '@billing/testing';
 import type { Redis } from 'ioredis';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { flushPrefix } from '../../packages/testing/src/services.js';
 import {
   benchEnv,
   buildEvents,

@@ -1,6 +1,6 @@
+import { flushPrefix } from '@billing/testing';
 import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { flushPrefix } from '../../packages/testing/src/services.js';
 import {
   appliedCounts,
   buildEvents,

@@ -1,6 +1,6 @@
 import { apiKeys } from '@billing/db';
+import { type FakeStripe, startFakeStripe } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { type FakeStripe, startFakeStripe } from '@billing/testing/stripe';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { globals } from '@billing/cache';
 import { prices } from '@billing/db';
+import { type FakeStripe, startFakeStripe } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { type FakeStripe, startFakeStripe } from '@billing/testing/stripe';
 import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {

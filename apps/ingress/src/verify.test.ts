@@ -1,4 +1,4 @@
-import { signStripePayload, signStripePayloadMulti } from '@billing/testing/stripe';
+import { signStripePayload, signStripePayloadMulti } from '@billing/stripe-fake';
 import { describe, expect, it } from 'vitest';
 import { createSignatureVerifier } from './verify.js';
 

@@ -5,7 +5,7 @@ import {
   stripeEvent,
   stripeId,
   thinEvent as thinEventObject,
-} from '@billing/testing/stripe';
+} from '@billing/stripe-fake';
 
 /**
  * Webhook bodies for the ingress tests, from the shared Stripe factories (built on Stripe's

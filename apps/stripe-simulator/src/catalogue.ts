@@ -1,6 +1,6 @@
 import { INTERVALS, type Interval, type PlanCatalogue } from '@billing/config';
 import type { Stripe } from '@billing/stripe';
-import type { FakeStripeState } from '../stripe/state.js';
+import type { FakeStripeState } from '@billing/stripe-fake';
 
 /**
  * The simulated account's products and prices for the plan catalogue, so checkout and

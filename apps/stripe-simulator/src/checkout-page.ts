@@ -1,5 +1,5 @@
 import type { Stripe } from '@billing/stripe';
-import type { FakeStripeState } from '../stripe/state.js';
+import type { FakeStripeState } from '@billing/stripe-fake';
 
 /**
  * The simulator's stand-in for Stripe's hosted Checkout page: what is being bought, a test

@@ -1,9 +1,8 @@
 import type { Stripe } from '@billing/stripe';
+import type { FakeStripeState, SnapshotEvent } from '@billing/stripe-fake';
+import { StripeApiError } from '@billing/stripe-fake';
 import express, { type ErrorRequestHandler, type Request, type Router } from 'express';
 import { z } from 'zod';
-import { StripeApiError } from '../stripe/errors.js';
-import type { SnapshotEvent } from '../stripe/factories.js';
-import type { FakeStripeState } from '../stripe/state.js';
 import { checkoutPage, notFoundPage, successRedirect } from './checkout-page.js';
 import type { WebhookSender } from './webhooks.js';
 

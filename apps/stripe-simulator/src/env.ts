@@ -26,7 +26,7 @@ export function repoRoot(): string {
   for (;;) {
     if (fs.existsSync(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
     const parent = path.dirname(dir);
-    if (parent === dir) return path.resolve(here, '../../../..');
+    if (parent === dir) return path.resolve(here, '../../..');
     dir = parent;
   }
 }

@@ -5,7 +5,7 @@ import {
   type FakeStripeSnapshot,
   FakeStripeState,
   type FakeStripeStateOptions,
-} from '../stripe/state.js';
+} from '@billing/stripe-fake';
 
 /**
  * The simulated account survives restarts of `npm start` (the database does too, so a

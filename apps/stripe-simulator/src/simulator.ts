@@ -1,8 +1,7 @@
 import type { PlanCatalogue } from '@billing/config';
 import type { Logger } from '@billing/logger';
+import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
 import express from 'express';
-import { type FakeStripe, startFakeStripe } from '../stripe/server.js';
-import { FakeStripeState } from '../stripe/state.js';
 import { ensureCatalogue } from './catalogue.js';
 import { controlRouter } from './control.js';
 import { loadState, type StateWriter, stateWriter } from './persist.js';

@@ -1,7 +1,7 @@
 import { rootLogger } from '@billing/logger';
 import { Stripe } from '@billing/stripe';
+import { stripeEvent } from '@billing/stripe-fake';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stripeEvent } from '../stripe/factories.js';
 import { type Receiver, startReceiver } from './receiver.js';
 import { WebhookSender } from './webhooks.js';
 

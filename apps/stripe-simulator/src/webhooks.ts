@@ -1,6 +1,6 @@
 import type { Logger } from '@billing/logger';
-import type { SnapshotEvent } from '../stripe/factories.js';
-import { signStripePayload } from '../stripe/sign.js';
+import type { SnapshotEvent } from '@billing/stripe-fake';
+import { signStripePayload } from '@billing/stripe-fake';
 
 /**
  * Delivers events to one webhook endpoint the way Stripe does: a JSON POST signed with the

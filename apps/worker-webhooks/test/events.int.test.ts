@@ -10,7 +10,6 @@ import {
   subscriptions,
   webhookEvents,
 } from '@billing/db';
-import { useTestServices } from '@billing/testing';
 import {
   checkoutSessionObject,
   customerObject,
@@ -25,7 +24,8 @@ import {
   subscriptionObject,
   subscriptionScheduleObject,
   thinEvent,
-} from '@billing/testing/stripe';
+} from '@billing/stripe-fake';
+import { useTestServices } from '@billing/testing';
 import { UnrecoverableError } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';

@@ -1,6 +1,4 @@
 import { customers, subscriptions, webhookEvents } from '@billing/db';
-import { createStripeRefetcher } from '@billing/sync';
-import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   type FakeStripe,
@@ -8,7 +6,9 @@ import {
   stripeEvent,
   stripeId,
   subscriptionObject,
-} from '@billing/testing/stripe';
+} from '@billing/stripe-fake';
+import { createStripeRefetcher } from '@billing/sync';
+import { useTestServices } from '@billing/testing';
 import { UnrecoverableError } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -10,14 +10,14 @@ import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
 import { createDb, type DbHandle, seedPlans, webhookEvents } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import { closeRedis, createRedis } from '@billing/queue';
-import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   invoiceObject,
   priceObject,
   stripeEvent,
   subscriptionObject,
-} from '@billing/testing/stripe';
+} from '@billing/stripe-fake';
+import { useTestServices } from '@billing/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProcessDeps, processStripeEvent } from '../src/process-event.js';

@@ -7,10 +7,11 @@
  * GET /api/billing/subscription?userId=  → loadSubscription (the API's own query)
  * GET /api/billing/usage?userId=&metric= → loadSubscription + getUsageSnapshot
  */
+
+import { loadSubscription } from '@billing/api/queries';
 import { createDb } from '@billing/db';
 import { getUsageSnapshot } from '@billing/usage';
 import express from 'express';
-import { loadSubscription } from '../../../apps/api/src/billing/queries.js';
 
 const [portArg, databaseUrl] = process.argv.slice(2);
 if (!portArg || !databaseUrl) throw new Error('usage: bare-query.ts <port> <databaseUrl>');

@@ -5,7 +5,7 @@ import {
   signStripePayload,
   stripeEvent,
   subscriptionObject,
-} from '@billing/testing/stripe';
+} from '@billing/stripe-fake';
 
 /** The three families of the generated traffic, roughly Stripe's own mix for a SaaS account. */
 export type EventKind = 'customer' | 'subscription' | 'invoice';

@@ -1,4 +1,4 @@
-import { type FakeStripe, startFakeStripe } from '@billing/testing/stripe';
+import { type FakeStripe, startFakeStripe } from '@billing/stripe-fake';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { mapBounded, retrieveCustomers, updateSubscriptions } from './batch.js';
 

@@ -7,8 +7,8 @@ import {
   subscriptions,
   syncCursors,
 } from '@billing/db';
+import { type FakeStripe, startFakeStripe } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { type FakeStripe, startFakeStripe } from '@billing/testing/stripe';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type BackfillOptions, runBackfill } from '../src/backfill/backfill.js';

@@ -1,12 +1,12 @@
 import { createDb, customers, syncCursors, webhookEvents } from '@billing/db';
 import { closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
-import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   type FakeStripe,
   startFakeStripe,
   stripeEvent,
-} from '@billing/testing/stripe';
+} from '@billing/stripe-fake';
+import { useTestServices } from '@billing/testing';
 import type { Queue } from 'bullmq';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

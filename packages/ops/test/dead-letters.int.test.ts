@@ -1,7 +1,7 @@
 import { createDb, customers, webhookEvents } from '@billing/db';
 import { addJob, closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { customerObject, stripeEvent } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { customerObject, stripeEvent } from '@billing/testing/stripe';
 import { type Queue, UnrecoverableError, Worker } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

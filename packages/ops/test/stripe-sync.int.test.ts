@@ -1,7 +1,7 @@
 import { createDb, customers } from '@billing/db';
 import { addJob, closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { type FakeStripe, startFakeStripe } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { type FakeStripe, startFakeStripe } from '@billing/testing/stripe';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { opsEnv } from '../src/env.js';

@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 /**
  * Stripe's own example objects (`openapi/fixtures3.json`, MIT), kept in this package at
- * `fixtures/stripe/fixtures3.json` so a fresh clone needs nothing else.
+ * `fixtures/fixtures3.json` so a fresh clone needs nothing else.
  * STRIPE_FIXTURES_FILE points at another copy (e.g. a newer one).
  */
 const fixturesEnvSchema = z.object({
@@ -25,7 +25,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export function fixtureCandidates(env: Env = processEnv()): string[] {
   const { STRIPE_FIXTURES_FILE } = parseEnv(fixturesEnvSchema, env, 'stripe fixtures');
   if (STRIPE_FIXTURES_FILE) return [path.resolve(STRIPE_FIXTURES_FILE)];
-  return [path.resolve(here, '../../fixtures/stripe/fixtures3.json')];
+  return [path.resolve(here, '../fixtures/fixtures3.json')];
 }
 
 let cached: { file: string; resources: StripeFixtureResources } | undefined;

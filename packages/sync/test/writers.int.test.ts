@@ -1,8 +1,8 @@
 import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
 import { createDb, customers, invoices, prices, seedPlans } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
+import { customerObject, invoiceObject } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { customerObject, invoiceObject } from '@billing/testing/stripe';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {

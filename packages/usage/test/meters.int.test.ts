@@ -1,6 +1,6 @@
 import { createDb } from '@billing/db';
+import { type FakeStripe, startFakeStripe } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { type FakeStripe, startFakeStripe } from '@billing/testing/stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestUsage } from '../src/ingest.js';
 import { reportUsageToStripe } from '../src/meters.js';

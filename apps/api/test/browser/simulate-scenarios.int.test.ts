@@ -1,5 +1,5 @@
+import { clients, journey, renewalStorm } from '@billing/stripe-simulator';
 import { useTestServices } from '@billing/testing';
-import { clients, journey, renewalStorm } from '@billing/testing/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_TOKEN } from '../support.js';
 import { type SimulatedStack, startSimulatedStack } from './stack.js';

@@ -14,8 +14,8 @@ import {
 import { rootLogger } from '@billing/logger';
 import { closeServer, listen } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
+import { type RunningSimulator, startSimulator } from '@billing/stripe-simulator';
 import { freePort, startApp, type TestServices } from '@billing/testing';
-import { type RunningSimulator, startSimulator } from '@billing/testing/simulator';
 import express from 'express';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { billingPageRouter } from '../../src/billing-page/router.js';

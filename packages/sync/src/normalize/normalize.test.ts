@@ -1,4 +1,4 @@
-import { invoiceObject, stripeId, subscriptionObject } from '@billing/testing/stripe';
+import { invoiceObject, stripeId, subscriptionObject } from '@billing/stripe-fake';
 import { describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
 import { normalizeEntitlementSummary } from './entitlements.js';

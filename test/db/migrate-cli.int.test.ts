@@ -1,13 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { useTestServices, withDatabase } from '@billing/testing';
+import { REPO_ROOT, useTestServices, withDatabase } from '@billing/testing';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 
-const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// The db package's own `migrate` entry point, run the way `npm start` and the Dockerfiles run it.
+// These tests live outside packages/db because the test harness migrates with @billing/db:
+// a db → testing dependency back would make a package cycle.
+const pkg = path.join(REPO_ROOT, 'packages/db');
 const services = await useTestServices('migrate');
-const tsx = path.resolve(pkg, '../../node_modules/.bin/tsx');
+const tsx = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
 
 const runCli = (env: Record<string, string>, ...args: string[]) =>
   spawnSync(tsx, ['src/migrate-cli.ts', ...args], {
