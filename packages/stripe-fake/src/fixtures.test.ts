@@ -7,7 +7,7 @@ import { fixture, fixtureCandidates, loadStripeFixtures } from './fixtures.js';
 describe('stripe fixtures', () => {
   it('finds the fixtures3.json kept in the package, so a fresh clone needs nothing else', () => {
     const { file, resources } = loadStripeFixtures();
-    expect(file.endsWith(path.join('testing', 'fixtures', 'stripe', 'fixtures3.json'))).toBe(true);
+    expect(file.endsWith(path.join('stripe-fake', 'fixtures', 'fixtures3.json'))).toBe(true);
     expect(resources.subscription?.object).toBe('subscription');
   });
 
