@@ -1,5 +1,6 @@
 import { createDb, type DbHandle } from '@billing/db';
-import { addJob, closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { addJob, createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { beforeAll, describe, expect, inject, it } from 'vitest';

@@ -10,7 +10,8 @@ import {
   opsEnv,
   queueMetrics,
 } from '@billing/ops';
-import { closeRedis, createRedis, QUEUES } from '@billing/queue';
+import { QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { usageEnv } from '@billing/usage';

@@ -1,6 +1,6 @@
 import { fields, invalidateUsers, userKey } from '@billing/cache';
 import { subscriptions } from '@billing/db';
-import { closeRedis, createRedis } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { useTestServices } from '@billing/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -19,7 +19,8 @@ import {
 } from '@billing/db';
 import { rootLogger } from '@billing/logger';
 import { closeOpsQueues, createOpsQueues, opsCredentials } from '@billing/ops';
-import { closeRedis, createRedis, QUEUES, type RedisClient, waitReady } from '@billing/queue';
+import { QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, type RedisClient, waitReady } from '@billing/redis';
 import { closeServer, listen } from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
 import type { TestServices } from '@billing/testing';

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
-import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { testRedisPrefix } from '@billing/testing';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';

@@ -3,7 +3,8 @@ import { createDb } from '@billing/db';
 import { rootLogger } from '@billing/logger';
 import { backoffFromEnv, opsEnv, startStripeSyncWorker } from '@billing/ops';
 import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
-import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import {
   closeServer,
   createLifecycle,

@@ -3,7 +3,8 @@ import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
-import { closeRedis, createQueue, createRedisClient, QUEUES } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedisClient } from '@billing/redis';
 import {
   closeServer,
   createLifecycle,

@@ -9,7 +9,7 @@
 import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
 import { createDb, type DbHandle, seedPlans, webhookEvents } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
-import { closeRedis, createRedis } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { useTestServices } from '@billing/testing';
 import {
   customerObject,

@@ -1,7 +1,8 @@
 import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
 import { createDb, type DbHandle, seedPlans } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
-import { closeRedis, createRedis, type StripeEventPayload } from '@billing/queue';
+import type { StripeEventPayload } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import type { TestServices } from '@billing/testing';
 import type { Redis } from 'ioredis';
 import type { ProcessDeps } from '../src/process-event.js';

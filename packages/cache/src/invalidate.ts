@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type RedisClient, runScript } from '@billing/queue';
+import { type RedisClient, runScript } from '@billing/redis';
 import { globalKey, invalidationChannel, USER_HASH_TTL_MS, userKey } from './keys.js';
 import { INVALIDATE_ALL, INVALIDATE_USAGE } from './scripts.js';
 

@@ -8,8 +8,8 @@ import {
   jobCatalog,
   parsePayload,
   QUEUES,
-  type RedisClient,
 } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import type { Stripe } from '@billing/stripe';
 import { type Queue, Worker } from 'bullmq';
 import { type BackfillReport, runBackfill } from './backfill/backfill.js';

@@ -1,5 +1,6 @@
 import { createDb, customers } from '@billing/db';
-import { addJob, closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { addJob, createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
 import { useTestServices } from '@billing/testing';
 import { type FakeStripe, startFakeStripe } from '@billing/testing/stripe';
 import { Registry } from 'prom-client';

@@ -1,6 +1,6 @@
 import type { Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
-import type { RedisClient } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import { BadRequestError, ServiceUnavailableError, UnauthorizedError } from '@billing/runtime';
 import {
   defaultUsageConfig,

@@ -9,15 +9,8 @@ import {
   stripeEnvSchema,
 } from '@billing/config';
 import { createDb, type DbHandle } from '@billing/db';
-import {
-  addJob,
-  closeRedis,
-  createQueue,
-  createRedis,
-  QUEUES,
-  type RedisClient,
-  waitReady,
-} from '@billing/queue';
+import { addJob, createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, type RedisClient, waitReady } from '@billing/redis';
 import { createStripeClient, type Stripe } from '@billing/stripe';
 import type { Queue } from 'bullmq';
 import { runBackfill } from '../backfill/backfill.js';
