@@ -1,5 +1,6 @@
 import type { Sql } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
+import { TimeoutError, withTimeout } from '@billing/runtime/timeout';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -100,16 +101,4 @@ export function dbPoolMetrics(registry: Registry, options: DbPoolMetricsOptions)
       }
     },
   });
-}
-
-class TimeoutError extends Error {}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
