@@ -4,7 +4,6 @@ export * from './backfill/cursor.js';
 export * from './backfill/drift.js';
 export * from './backfill/paginate.js';
 export * from './backfill/resources.js';
-export * from './batch.js';
 export * from './dashboard.js';
 export * from './db-report.js';
 export * from './dead-letters.js';
