@@ -1,6 +1,6 @@
 import { CACHE_TTLS, fields, type TieredCache } from '@billing/cache';
 import type { Interval, PlanDefinition } from '@billing/config';
-import type { Sql } from '@billing/db';
+import { isLiveSubscriptionStatus, type Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import { AppError, ServiceUnavailableError } from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
@@ -9,7 +9,6 @@ import type { PlanDirectory } from './catalogue.js';
 import { stripeIdempotencyKey } from './idempotency.js';
 import {
   type ItemRecord,
-  isLive,
   loadCustomerId,
   loadItems,
   loadSubscription,
@@ -145,7 +144,7 @@ export class BillingActions {
     this.checkRedirectUrl('cancelUrl', input.cancelUrl);
     const stripe = this.requireStripe();
     const current = await loadSubscription(this.deps.sql, userId);
-    if (current && isLive(current.status)) {
+    if (current && isLiveSubscriptionStatus(current.status)) {
       throw conflict(
         'subscription_exists',
         `the user already has a ${current.status} subscription (${current.id}); use /api/billing/upgrade`,
@@ -240,7 +239,7 @@ export class BillingActions {
   ): Promise<PendingChange> {
     const stripe = this.requireStripe();
     const subscription = await loadSubscription(this.deps.sql, userId);
-    if (!subscription || !isLive(subscription.status)) {
+    if (!subscription || !isLiveSubscriptionStatus(subscription.status)) {
       throw conflict('no_subscription', 'the user has no active subscription');
     }
     if (subscription.cancelAtPeriodEnd === cancel) {
@@ -356,7 +355,7 @@ export class BillingActions {
     userId: string,
   ): Promise<{ subscription: SubscriptionRecord; item: ItemRecord }> {
     const subscription = await loadSubscription(this.deps.sql, userId);
-    if (!subscription || !isLive(subscription.status)) {
+    if (!subscription || !isLiveSubscriptionStatus(subscription.status)) {
       throw conflict(
         'no_subscription',
         'the user has no active subscription; use create-checkout-session',

@@ -1,10 +1,10 @@
 import { CACHE_TTLS, fields, type TieredCache } from '@billing/cache';
 import type { Interval, PlanDefinition } from '@billing/config';
-import type { Sql } from '@billing/db';
+import { isLiveSubscriptionStatus, type Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { UsageConfig, UsageSnapshot } from '@billing/usage';
 import type { PlanDirectory, ResolvedPlan, ResolvedRef } from './catalogue.js';
-import { isLive, loadSubscription, type SubscriptionRecord } from './queries.js';
+import { loadSubscription, type SubscriptionRecord } from './queries.js';
 
 export const DEFAULT_METRIC = 'compute_minutes';
 
@@ -131,7 +131,8 @@ export class BillingReads {
   async effectivePlan(userId: string): Promise<EffectivePlan> {
     const { directory } = this.deps;
     const record = await this.subscriptionRecord(userId);
-    if (!record || !isLive(record.status)) return { plan: directory.freePlan, subscription: null };
+    if (!record || !isLiveSubscriptionStatus(record.status))
+      return { plan: directory.freePlan, subscription: null };
     const match = await directory.planForPrice(record.priceId, record.priceLookupKey);
     const plan = match ? directory.plan(match.planId) : undefined;
     if (!plan) {

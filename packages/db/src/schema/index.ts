@@ -1,6 +1,7 @@
 export * from './api.js';
 export * from './catalog.js';
 export * from './columns.js';
+export * from './constants.js';
 export * from './customers.js';
 export * from './invoices.js';
 export * from './ops.js';
