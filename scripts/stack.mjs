@@ -41,6 +41,9 @@ function ensureInstalled() {
   if (pnpm('install', '--frozen-lockfile') !== 0) fail('pnpm install failed');
 }
 
+// The same probe as portAnswers in @billing/testing, kept here because this script runs as
+// plain JavaScript before `pnpm install`: node_modules may not exist yet and Node 20 cannot
+// load the TypeScript sources of a workspace package.
 const answers = (host, port, timeoutMs = 700) =>
   new Promise((resolve) => {
     const socket = net.connect({ host, port });

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDb } from '@billing/db';
@@ -7,7 +6,7 @@ import { rootLogger } from '@billing/logger';
 import { addJob, createQueue, QUEUES } from '@billing/queue';
 import { closeRedis, createRedis } from '@billing/redis';
 import { createRegistry } from '@billing/runtime';
-import { useTestServices } from '@billing/testing';
+import { freePort, useTestServices } from '@billing/testing';
 import { startFakeStripe } from '@billing/testing/stripe';
 import { ingestUsage } from '@billing/usage';
 import { QueueEvents } from 'bullmq';
@@ -162,15 +161,6 @@ describe('roll-up jobs', () => {
     await events.close();
   });
 });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 
 function runNode(args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
