@@ -152,6 +152,11 @@ const APPS = [
     url: (e) => `http://localhost:${e.WORKER_USAGE_PORT ?? 3003}/metrics`,
   },
   {
+    name: 'worker-stripe-sync',
+    dir: 'apps/worker-stripe-sync',
+    url: (e) => `http://localhost:${e.WORKER_STRIPE_SYNC_PORT ?? 3004}/metrics`,
+  },
+  {
     name: 'api',
     dir: 'apps/api',
     url: (e) => `http://localhost:${e.API_PORT ?? 3001}/api/openapi.json`,
@@ -229,11 +234,11 @@ function startApps(extra = []) {
     for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
   });
   log('running:');
-  for (const { app } of children) console.log(`  ${app.name.padEnd(16)} ${app.url(process.env)}`);
+  for (const { app } of children) console.log(`  ${app.name.padEnd(18)} ${app.url(process.env)}`);
   const api = children.find(({ app }) => app.name === 'api');
   if (api) {
     const page = api.app.url(process.env).replace('/api/openapi.json', '/billing');
-    console.log(`  ${'billing page'.padEnd(16)} ${page}`);
+    console.log(`  ${'billing page'.padEnd(18)} ${page}`);
   }
   if (extra.includes(SIMULATOR)) {
     log(

@@ -1,16 +1,11 @@
 import { createTieredCache } from '@billing/cache';
 import { loadOrExit, loadPlanCatalogue } from '@billing/config';
 import { createDb, seedPlans } from '@billing/db';
+import { dbPoolMetrics } from '@billing/db/metrics';
 import { rootLogger } from '@billing/logger';
-import {
-  closeOpsQueues,
-  createOpsQueues,
-  dbPoolMetrics,
-  opsCredentials,
-  opsEnv,
-  queueMetrics,
-} from '@billing/ops';
+import { closeOpsQueues, createOpsQueues, opsCredentials, opsEnv } from '@billing/ops';
 import { QUEUES } from '@billing/queue';
+import { queueMetrics } from '@billing/queue/metrics';
 import { closeRedis, createRedis } from '@billing/redis';
 import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';

@@ -243,7 +243,9 @@ describe('CLI', () => {
 });
 
 describe('process', () => {
-  it('serves /healthz, /readyz and /metrics and exits 0 on SIGTERM', async () => {
+  it('serves /healthz, /readyz and /metrics and exits 0 on SIGTERM', {
+    timeout: 120_000,
+  }, async () => {
     const port = await freePort();
     const proc = runNode(['src/main.ts'], {
       REDIS_PREFIX: `${services.redisPrefix}main`,
@@ -251,7 +253,8 @@ describe('process', () => {
     });
     const base = `http://127.0.0.1:${port}`;
     let health: Response | undefined;
-    for (let i = 0; i < 100 && !health; i++) {
+    // A minute: on a loaded machine tsx alone can take tens of seconds to start the app.
+    for (let i = 0; i < 600 && !health; i++) {
       health = await fetch(`${base}/healthz`).catch(() => undefined);
       if (!health) await new Promise((r) => setTimeout(r, 100));
     }

@@ -9,7 +9,5 @@ export * from './db-report.js';
 export * from './dead-letters.js';
 export * from './env.js';
 export * from './gaps.js';
-export * from './metrics.js';
 export * from './queues.js';
 export * from './rate-limit.js';
-export * from './stripe-sync.js';
