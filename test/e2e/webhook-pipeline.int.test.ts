@@ -13,8 +13,9 @@ import {
 } from '@billing/testing/stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// Issue 3's "done when", end to end: real signed deliveries to the real ingress process,
-// applied by the real webhook worker process, read back from Postgres.
+// The webhook pipeline's guarantees, end to end: real signed deliveries to the real ingress
+// process, applied by the real webhook worker process, read back from Postgres, so each
+// invariant is shown by the processes that ship rather than by their parts.
 const OLD_SECRET = 'whsec_e2e_old_0123456789';
 const NEW_SECRET = 'whsec_e2e_new_9876543210';
 const RETIRED_SECRET = 'whsec_e2e_retired_000000';

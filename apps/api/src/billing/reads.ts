@@ -22,7 +22,10 @@ export interface SubscriptionView {
   trialEnd: string | null;
 }
 
-/** `GET /api/billing/usage`. The first five fields are the issue's; the rest generalise them. */
+/**
+ * `GET /api/billing/usage`. The first five fields are the original compute-minutes contract
+ * that existing clients read; the rest say the same for any metric.
+ */
 export interface UsageView {
   currentPeriodMinutes: number;
   planLimit: number;
