@@ -10,14 +10,10 @@ import {
   closeServer,
   createLifecycle,
   createRegistry,
-  errorHandler,
-  healthRouter,
-  listen,
-  notFoundHandler,
+  serveHealth,
   shutdownEnv,
 } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
-import express from 'express';
 import { workerStripeSyncEnv } from './env.js';
 import { startStripeSyncWorker } from './worker.js';
 
@@ -77,21 +73,17 @@ dbPoolMetrics(registry, {
 });
 
 let lifecycle: ReturnType<typeof createLifecycle> | undefined;
-const app = express();
-app.use(
-  healthRouter({
-    registry,
-    isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
-    ready: async () => {
-      await db.sql`select 1`;
-      await commands.ping();
-      if (stripeSync && !stripeSync.worker.isRunning()) throw new Error('worker not running');
-    },
-  }),
-);
-app.use(notFoundHandler);
-app.use(errorHandler(logger));
-const server = await listen(app, env.WORKER_STRIPE_SYNC_PORT);
+const server = await serveHealth({
+  port: env.WORKER_STRIPE_SYNC_PORT,
+  logger,
+  registry,
+  isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
+  ready: async () => {
+    await db.sql`select 1`;
+    await commands.ping();
+    if (stripeSync && !stripeSync.worker.isRunning()) throw new Error('worker not running');
+  },
+});
 
 // SIGTERM: let the running sync finish its page (a cut-short run is retried and resumes from
 // the sync cursors), close the queues, then Redis and Postgres; the HTTP server last so

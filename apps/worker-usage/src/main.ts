@@ -9,14 +9,10 @@ import {
   closeServer,
   createLifecycle,
   createRegistry,
-  errorHandler,
-  healthRouter,
-  listen,
-  notFoundHandler,
+  serveHealth,
   shutdownEnv,
 } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
-import express from 'express';
 import { startDriftMonitor } from './drift.js';
 import { workerUsageEnv } from './env.js';
 import { startUsageWorker } from './worker.js';
@@ -79,21 +75,17 @@ const drift = startDriftMonitor({
 });
 
 let lifecycle: ReturnType<typeof createLifecycle> | undefined;
-const app = express();
-app.use(
-  healthRouter({
-    registry,
-    isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
-    ready: async () => {
-      await db.sql`select 1`;
-      await commands.ping();
-      if (!usage.worker.isRunning()) throw new Error('worker not running');
-    },
-  }),
-);
-app.use(notFoundHandler);
-app.use(errorHandler(logger));
-const server = await listen(app, env.WORKER_USAGE_PORT);
+const server = await serveHealth({
+  port: env.WORKER_USAGE_PORT,
+  logger,
+  registry,
+  isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
+  ready: async () => {
+    await db.sql`select 1`;
+    await commands.ping();
+    if (!usage.worker.isRunning()) throw new Error('worker not running');
+  },
+});
 
 // SIGTERM: stop the roll-up between chunks (its job is retried and resumes), close the
 // worker and queue, stop the drift monitor, then Redis and Postgres; the HTTP server last so
