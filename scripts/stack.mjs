@@ -120,7 +120,7 @@ async function ensureServices() {
 const redact = (url) => url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
 
 function migrate() {
-  log('creating the database if needed, applying migrations, loading the plan catalogue');
+  log('creating the database if needed, applying migrations, loading the plan list');
   const status = run('npx', [
     ...PNPM,
     '--filter',
@@ -164,8 +164,8 @@ const APPS = [
 ];
 
 // Without STRIPE_SECRET_KEY the apps talk to the bundled Stripe simulator (packages/testing),
-// which also sends the signed webhooks to the ingress. It starts first so its catalogue
-// webhooks are retried until the ingress answers.
+// which also sends the signed webhooks to the ingress. It starts first so the product and
+// price webhooks of the plans are retried until the ingress answers.
 const SIMULATOR = {
   name: 'stripe-simulator',
   dir: 'packages/testing',

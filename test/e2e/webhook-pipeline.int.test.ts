@@ -1,4 +1,4 @@
-import { loadPlanCatalogue, plansEnv } from '@billing/config';
+import { loadPlanList, plansEnv } from '@billing/config';
 import { createDb, seedPlans } from '@billing/db';
 import { type AppProcess, eventually, freePort, startApp, useTestServices } from '@billing/testing';
 import {
@@ -28,7 +28,7 @@ let worker: AppProcess;
 let ingressUrl: string;
 
 beforeAll(async () => {
-  await seedPlans(handle.db, loadPlanCatalogue(plansEnv({}).PLANS_FILE));
+  await seedPlans(handle.db, loadPlanList(plansEnv({}).PLANS_FILE));
   const [ingressPort, workerPort] = await Promise.all([freePort(), freePort()]);
   const env = {
     DATABASE_URL: services.databaseUrl,

@@ -1,5 +1,5 @@
 import type { TieredCache } from '@billing/cache';
-import type { PlanCatalogue } from '@billing/config';
+import type { PlanList } from '@billing/config';
 import type { Database, Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { OpsCredentials } from '@billing/ops';
@@ -13,7 +13,7 @@ import type { Registry } from 'prom-client';
 import { authenticate, requireOps } from './auth/middleware.js';
 import { rateLimit } from './auth/rate-limit.js';
 import { BillingActions } from './billing/actions.js';
-import { PlanDirectory } from './billing/catalogue.js';
+import { PlanDirectory } from './billing/plan-directory.js';
 import { BillingReads, type UsageSnapshotFn } from './billing/reads.js';
 import { bodyErrors, jsonBody } from './http/body.js';
 import { markRouteBase, timeRequests } from './monitoring/middleware.js';
@@ -43,7 +43,7 @@ export interface ApiAppConfig {
 
 export interface ApiDeps {
   config: ApiAppConfig;
-  catalogue: PlanCatalogue;
+  planList: PlanList;
   db: Database;
   sql: Sql;
   /** Cache-role connection: cache L2, rate limits, usage limits. */
@@ -120,7 +120,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     now,
   });
   const directory = new PlanDirectory({
-    catalogue: deps.catalogue,
+    planList: deps.planList,
     db: deps.db,
     cache: deps.cache,
     stripe: deps.stripe,

@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   json,
-  seedCataloguePrices,
+  seedPlanPrices,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -51,7 +51,7 @@ beforeAll(async () => {
   port = await freePort();
   await startRedis();
   t = await startTestApi(services, { redisUrl: `redis://127.0.0.1:${port}` });
-  priceIds = await seedCataloguePrices(t.db, t.catalogue);
+  priceIds = await seedPlanPrices(t.db, t.planList);
 });
 
 afterAll(async () => {

@@ -1,4 +1,4 @@
-import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
+import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { createDb, type DbHandle, seedPlans } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import type { StripeEventPayload } from '@billing/queue';
@@ -35,7 +35,7 @@ export async function harness(
     applicationName: 'worker-webhooks-test',
     lockTimeoutMs,
   });
-  await seedPlans(db.db, loadPlanCatalogue(DEFAULT_PLANS_FILE));
+  await seedPlans(db.db, loadPlanList(DEFAULT_PLANS_FILE));
   const redis = createRedis(services.redisUrl, {
     role: 'worker',
     connectionName: 'worker-webhooks-test',

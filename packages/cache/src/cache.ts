@@ -257,7 +257,7 @@ export class TieredCache {
     );
   }
 
-  /** A global entry (`globals.*`), e.g. the resolved plan catalogue. */
+  /** A global entry (`globals.*`), e.g. the resolved plan list. */
   global<T>(
     name: string,
     ttlMs: number,

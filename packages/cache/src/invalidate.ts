@@ -9,7 +9,7 @@ export type InvalidationScope = 'all' | 'usage';
 export interface InvalidationMessage {
   userIds: string[];
   scope: InvalidationScope;
-  /** Global entries to drop (e.g. the price catalogue after a price changed). */
+  /** Global entries to drop (e.g. the resolved plan list after a price changed). */
   globals?: string[];
 }
 

@@ -3,7 +3,7 @@ import type { Interval, PlanDefinition } from '@billing/config';
 import { isLiveSubscriptionStatus, type Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { UsageConfig, UsageSnapshot } from '@billing/usage';
-import type { PlanDirectory, ResolvedPlan, ResolvedRef } from './catalogue.js';
+import type { PlanDirectory, ResolvedPlan, ResolvedRef } from './plan-directory.js';
 import { loadSubscription, type SubscriptionRecord } from './queries.js';
 
 export const DEFAULT_METRIC = 'compute_minutes';
@@ -89,8 +89,8 @@ const priceView = (ref: ResolvedRef | undefined): PlanPriceView | null =>
 
 /**
  * The cached reads behind the billing routes. Subscription and usage figures are cached per
- * user (5 min / 2 min, invalidated by the webhook worker and usage writes); the catalogue for
- * an hour. Plan ids are resolved at answer time, so a catalogue change needs no user flush.
+ * user (5 min / 2 min, invalidated by the webhook worker and usage writes); the plan list for
+ * an hour. Plan ids are resolved at answer time, so a plan list change needs no user flush.
  */
 export class BillingReads {
   private readonly log: Logger;
@@ -128,7 +128,7 @@ export class BillingReads {
 
   /**
    * The plan whose limits apply: the live subscription's plan, else the free plan. A live
-   * subscription on a price the catalogue does not know gets the free plan's limits (logged):
+   * subscription on a price the plan list does not know gets the free plan's limits (logged):
    * add the price to PLANS_FILE.
    */
   async effectivePlan(userId: string): Promise<EffectivePlan> {
@@ -141,7 +141,7 @@ export class BillingReads {
     if (!plan) {
       this.log.warn(
         { subscriptionId: record.id, priceId: record.priceId },
-        'live subscription on a price outside the plan catalogue; applying free limits',
+        'live subscription on a price outside the plan list; applying free limits',
       );
       return { plan: directory.freePlan, subscription: record };
     }

@@ -12,7 +12,7 @@ export const subscriptions = pgTable(
     /** Denormalised from the customer / metadata so the hot read needs no join. */
     userId: text('user_id'),
     status: text('status').notNull(),
-    /** Plan id from the catalogue at write time; the API re-resolves from the price. */
+    /** Plan id from the plan list at write time; the API re-resolves from the price. */
     planId: text('plan_id'),
     priceId: text('price_id'),
     interval: text('interval'),
