@@ -41,6 +41,9 @@ function ensureInstalled() {
   if (pnpm('install', '--frozen-lockfile') !== 0) fail('pnpm install failed');
 }
 
+// The same probe as portAnswers in @billing/testing, kept here because this script runs as
+// plain JavaScript before `pnpm install`: node_modules may not exist yet and Node 20 cannot
+// load the TypeScript sources of a workspace package.
 const answers = (host, port, timeoutMs = 700) =>
   new Promise((resolve) => {
     const socket = net.connect({ host, port });
@@ -117,7 +120,7 @@ async function ensureServices() {
 const redact = (url) => url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
 
 function migrate() {
-  log('creating the database if needed, applying migrations, loading the plan catalogue');
+  log('creating the database if needed, applying migrations, loading the plan list');
   const status = run('npx', [
     ...PNPM,
     '--filter',
@@ -149,6 +152,11 @@ const APPS = [
     url: (e) => `http://localhost:${e.WORKER_USAGE_PORT ?? 3003}/metrics`,
   },
   {
+    name: 'worker-stripe-sync',
+    dir: 'apps/worker-stripe-sync',
+    url: (e) => `http://localhost:${e.WORKER_STRIPE_SYNC_PORT ?? 3004}/metrics`,
+  },
+  {
     name: 'api',
     dir: 'apps/api',
     url: (e) => `http://localhost:${e.API_PORT ?? 3001}/api/openapi.json`,
@@ -156,8 +164,8 @@ const APPS = [
 ];
 
 // Without STRIPE_SECRET_KEY the apps talk to the bundled Stripe simulator (apps/stripe-simulator),
-// which also sends the signed webhooks to the ingress. It starts first so its catalogue
-// webhooks are retried until the ingress answers.
+// which also sends the signed webhooks to the ingress. It starts first so the product and
+// price webhooks of the plans are retried until the ingress answers.
 const SIMULATOR = {
   name: 'stripe-simulator',
   dir: 'apps/stripe-simulator',
@@ -225,11 +233,11 @@ function startApps(extra = []) {
     for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
   });
   log('running:');
-  for (const { app } of children) console.log(`  ${app.name.padEnd(16)} ${app.url(process.env)}`);
+  for (const { app } of children) console.log(`  ${app.name.padEnd(18)} ${app.url(process.env)}`);
   const api = children.find(({ app }) => app.name === 'api');
   if (api) {
     const page = api.app.url(process.env).replace('/api/openapi.json', '/billing');
-    console.log(`  ${'billing page'.padEnd(16)} ${page}`);
+    console.log(`  ${'billing page'.padEnd(18)} ${page}`);
   }
   if (extra.includes(SIMULATOR)) {
     log(

@@ -15,7 +15,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { closeRedis, createQueue, createRedis, jobCatalog, QUEUES } from '@billing/queue';
+import { createQueue, jobCatalog, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import {
   BENCH_SRC,
   benchEnv,

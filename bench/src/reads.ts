@@ -292,7 +292,7 @@ async function main(): Promise<void> {
         'postgres.js req/s': Math.round(rate(q)),
         'api p50 ms': a.latencyMs.p50,
         'postgres.js p50 ms': q.latencyMs.p50,
-        'L2 hits (shared entries: catalogue)': hits,
+        'L2 hits (shared entries: plan list)': hits,
       });
     }
   }

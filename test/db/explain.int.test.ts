@@ -1,6 +1,7 @@
 import { useTestServices } from '@billing/testing';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIVE_SUBSCRIPTION_STATUSES_SQL } from '../src/schema/constants.js';
 
 // The hot queries must use the indexes declared for them. The tables are seeded with
 // enough rows (and ANALYZEd) that the planner would rather scan an index than the heap.
@@ -51,7 +52,7 @@ async function planOf(query: string, params: unknown[] = []): Promise<string> {
 describe('EXPLAIN of the hot queries', () => {
   it('live subscription of a user uses the partial active-by-user index', async () => {
     const plan = await planOf(
-      `select * from subscriptions where user_id = $1 and status in ('active','trialing','past_due')
+      `select * from subscriptions where user_id = $1 and status in (${LIVE_SUBSCRIPTION_STATUSES_SQL})
        order by created_at desc nulls last limit 1`,
       ['user_42'],
     );

@@ -19,7 +19,11 @@ const runCli = (env: Record<string, string>, ...args: string[]) =>
   });
 
 describe('migrate CLI', () => {
-  it('creates the database, migrates and seeds the plan catalogue; a re-run is a no-op', async () => {
+  // Two CLI processes, each starting tsx and migrating a fresh database: generous, since a
+  // loaded machine can take well over the default 30 s for both.
+  it('creates the database, migrates and seeds the plan list; a re-run is a no-op', {
+    timeout: 120_000,
+  }, async () => {
     const name = `billing_cli_${Date.now().toString(36)}`;
     const url = withDatabase(services.databaseUrl, name);
     const first = runCli({ DATABASE_URL: url }, '--create', '--seed');
@@ -44,7 +48,7 @@ describe('migrate CLI', () => {
     expect(result.stderr).toMatch(/migration failed/);
   });
 
-  it('stops with a message naming PLANS_FILE when the catalogue is invalid', () => {
+  it('stops with a message naming PLANS_FILE when the plan list is invalid', () => {
     const result = runCli(
       { DATABASE_URL: services.databaseUrl, PLANS_FILE: '/nonexistent/plans.json' },
       '--seed',

@@ -1,4 +1,4 @@
-import { loadPlanCatalogue, plansEnv } from '@billing/config';
+import { loadPlanList, plansEnv } from '@billing/config';
 import { createDb, seedPlans } from '@billing/db';
 import {
   checkoutSessionObject,
@@ -13,8 +13,9 @@ import {
 import { type AppProcess, eventually, freePort, startApp, useTestServices } from '@billing/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// Issue 3's "done when", end to end: real signed deliveries to the real ingress process,
-// applied by the real webhook worker process, read back from Postgres.
+// The webhook pipeline's guarantees, end to end: real signed deliveries to the real ingress
+// process, applied by the real webhook worker process, read back from Postgres, so each
+// invariant is shown by the processes that ship rather than by their parts.
 const OLD_SECRET = 'whsec_e2e_old_0123456789';
 const NEW_SECRET = 'whsec_e2e_new_9876543210';
 const RETIRED_SECRET = 'whsec_e2e_retired_000000';
@@ -27,7 +28,7 @@ let worker: AppProcess;
 let ingressUrl: string;
 
 beforeAll(async () => {
-  await seedPlans(handle.db, loadPlanCatalogue(plansEnv({}).PLANS_FILE));
+  await seedPlans(handle.db, loadPlanList(plansEnv({}).PLANS_FILE));
   const [ingressPort, workerPort] = await Promise.all([freePort(), freePort()]);
   const env = {
     DATABASE_URL: services.databaseUrl,

@@ -1,5 +1,6 @@
 import { createDb, type DbHandle } from '@billing/db';
-import { addJob, closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { addJob, createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { flushPrefix } from '@billing/testing';
 import { processStripeEvent } from '@billing/worker-webhooks/engine';
 import type { Redis } from 'ioredis';

@@ -1,4 +1,5 @@
-import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { flushPrefix } from '@billing/testing';
 import type { Redis } from 'ioredis';
 import { beforeAll, describe, expect, inject, it } from 'vitest';

@@ -1,10 +1,10 @@
 import type { TieredCache } from '@billing/cache';
-import type { PlanCatalogue } from '@billing/config';
+import type { PlanList } from '@billing/config';
 import type { Database, Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { OpsCredentials } from '@billing/ops';
-import type { RedisClient } from '@billing/queue';
-import { errorHandler, healthRouter, notFoundHandler } from '@billing/runtime';
+import type { RedisClient } from '@billing/redis';
+import { errorHandler, healthRouter, notFoundHandler, withTimeout } from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
 import { getUsageSnapshot, type UsageConfig } from '@billing/usage';
 import type { Queue } from 'bullmq';
@@ -13,14 +13,14 @@ import type { Registry } from 'prom-client';
 import { authenticate, requireOps } from './auth/middleware.js';
 import { rateLimit } from './auth/rate-limit.js';
 import { BillingActions } from './billing/actions.js';
-import { PlanDirectory } from './billing/catalogue.js';
+import { PlanDirectory } from './billing/plan-directory.js';
 import { BillingReads, type UsageSnapshotFn } from './billing/reads.js';
 import { bodyErrors, jsonBody } from './http/body.js';
 import { markRouteBase, timeRequests } from './monitoring/middleware.js';
 import { RequestRecorder } from './monitoring/recorder.js';
 import { DEFAULT_TARGETS, type LatencyTargets } from './monitoring/targets.js';
 import { buildOpenApi } from './openapi.js';
-import { type OpsDeps, opsApiRouter, opsUiRouter } from './ops/index.js';
+import { type OpsDeps, opsApiRouter } from './ops/index.js';
 import { queueDashboard } from './ops/queue-dashboard.js';
 import { billingRouter } from './routes/billing.js';
 import { usageRouter } from './routes/usage.js';
@@ -43,7 +43,7 @@ export interface ApiAppConfig {
 
 export interface ApiDeps {
   config: ApiAppConfig;
-  catalogue: PlanCatalogue;
+  planList: PlanList;
   db: Database;
   sql: Sql;
   /** Cache-role connection: cache L2, rate limits, usage limits. */
@@ -120,7 +120,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     now,
   });
   const directory = new PlanDirectory({
-    catalogue: deps.catalogue,
+    planList: deps.planList,
     db: deps.db,
     cache: deps.cache,
     stripe: deps.stripe,
@@ -158,21 +158,14 @@ export function createApiApp(deps: ApiDeps): ApiApp {
       // Ready when Postgres answers. Redis is not required: reads degrade to Postgres.
       ready: async () => {
         const timeoutMs = config.readyTimeoutMs ?? 1_000;
-        let timer: NodeJS.Timeout | undefined;
         try {
-          await Promise.race([
+          await withTimeout(
             deps.sql`select 1`,
-            new Promise((_, reject) => {
-              timer = setTimeout(
-                () => reject(new Error(`no answer within ${timeoutMs} ms`)),
-                timeoutMs,
-              );
-            }),
-          ]);
+            timeoutMs,
+            () => new Error(`no answer within ${timeoutMs} ms`),
+          );
         } catch (error) {
           throw new Error(`postgres unreachable: ${(error as Error).message}`);
-        } finally {
-          clearTimeout(timer);
         }
       },
     }),
@@ -255,7 +248,6 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     },
     // Ops mount points: see ops/index.ts.
     { base: '/api/ops', router: opsApiRouter(opsDeps), extra: [requireOps] },
-    { base: '/ops', router: opsUiRouter(opsDeps), extra: [requireOps] },
   ];
   for (const mount of mounts) {
     app.use(mount.base, markRouteBase, ...guard, ...mount.extra, mount.router);

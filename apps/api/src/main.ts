@@ -1,16 +1,12 @@
 import { createTieredCache } from '@billing/cache';
-import { loadOrExit, loadPlanCatalogue } from '@billing/config';
+import { loadOrExit, loadPlanList } from '@billing/config';
 import { createDb, seedPlans } from '@billing/db';
+import { dbPoolMetrics } from '@billing/db/metrics';
 import { rootLogger } from '@billing/logger';
-import {
-  closeOpsQueues,
-  createOpsQueues,
-  dbPoolMetrics,
-  opsCredentials,
-  opsEnv,
-  queueMetrics,
-} from '@billing/ops';
-import { closeRedis, createRedis, QUEUES } from '@billing/queue';
+import { closeOpsQueues, createOpsQueues, opsCredentials, opsEnv } from '@billing/ops';
+import { QUEUES } from '@billing/queue';
+import { queueMetrics } from '@billing/queue/metrics';
+import { closeRedis, createRedis } from '@billing/redis';
 import { closeServer, createLifecycle, createRegistry, listen } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { usageEnv } from '@billing/usage';
@@ -20,7 +16,7 @@ import { billingPageRouter } from './billing-page/router.js';
 import { loadApiConfig } from './env.js';
 
 /**
- * Start-up: config → plan catalogue (validated; a bad file stops the process) → Postgres,
+ * Start-up: config → plan list (validated; a bad file stops the process) → Postgres,
  * seed `plans` → Redis (cache role) → cache subscriber → HTTP. SIGTERM: stop accepting,
  * drain, flush request metrics, close the cache, Redis and Postgres.
  */
@@ -29,7 +25,7 @@ const config = loadOrExit(loadApiConfig);
 const usageConfig = loadOrExit(usageEnv);
 const opsConfig = loadOrExit(() => opsEnv());
 const billingPage = loadOrExit(() => billingPageConfig());
-const catalogue = loadOrExit(() => loadPlanCatalogue(config.plansFile));
+const planList = loadOrExit(() => loadPlanList(config.plansFile));
 
 const {
   db,
@@ -40,8 +36,8 @@ const {
   max: config.dbPoolMax,
   applicationName: 'billing-api',
 });
-await seedPlans(db, catalogue);
-logger.info({ plans: catalogue.plans.map((plan) => plan.id) }, 'plan catalogue loaded');
+await seedPlans(db, planList);
+logger.info({ plans: planList.plans.map((plan) => plan.id) }, 'plan list loaded');
 
 // Auto-pipelining: every request makes a Redis call (rate limiter, cache), so concurrent
 // requests ready in the same event-loop turn share one socket write and one read (fewer
@@ -96,7 +92,7 @@ const api = createApiApp({
     metricsFlushMs: config.metricsFlushMs,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
   },
-  catalogue,
+  planList,
   db,
   sql,
   redis,

@@ -51,7 +51,7 @@ const usageRecord: Json = {
   type: 'object',
   properties: {
     userId: { type: 'string', description: 'Required with the service token' },
-    metric: { type: 'string', description: 'A metric the plan catalogue limits' },
+    metric: { type: 'string', description: 'A metric the plan list limits' },
     quantity: { type: 'integer' },
     occurredAt: { type: 'string', description: 'ISO 8601 time with a zone' },
     idempotencyKey: { type: 'string' },
@@ -87,7 +87,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/api/billing/plans',
-    summary: 'The plan catalogue with prices',
+    summary: 'The plan list with prices',
     tag: 'billing',
     auth: 'user',
     query: plansQuery,

@@ -8,7 +8,7 @@ import {
   json,
   OPS_TOKEN,
   SERVICE_TOKEN,
-  seedCataloguePrices,
+  seedPlanPrices,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -31,7 +31,7 @@ type ErrorBody = { error: { code: string; message: string; field?: string } };
 beforeAll(async () => {
   fake = await startFakeStripe();
   t = await startTestApi(services, { stripe: fake.stripe });
-  const priceIds = await seedCataloguePrices(t.db, t.catalogue);
+  const priceIds = await seedPlanPrices(t.db, t.planList);
   await seedSubscription(t.db, {
     userId: owner,
     status: 'active',

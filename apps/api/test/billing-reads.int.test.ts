@@ -1,13 +1,13 @@
 import { fields, invalidateUsers, userKey } from '@billing/cache';
 import { subscriptions } from '@billing/db';
-import { closeRedis, createRedis } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { useTestServices } from '@billing/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DAY_MS,
   json,
-  seedCataloguePrices,
+  seedPlanPrices,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -51,7 +51,7 @@ const subscriptionQueries = () =>
 
 beforeAll(async () => {
   t = await startTestApi(services);
-  priceIds = await seedCataloguePrices(t.db, t.catalogue);
+  priceIds = await seedPlanPrices(t.db, t.planList);
   const pro = priceIds.get('pro_monthly')!;
   ids.trialing = (
     await seedSubscription(t.db, {
@@ -181,7 +181,7 @@ describe('GET /api/billing/subscription by user state', () => {
     });
   });
 
-  it('a price outside the catalogue: planId null', async () => {
+  it('a price outside the plan list: planId null', async () => {
     const { body } = await getSubscription(users.unknownPrice);
     expect(body.subscription).toMatchObject({ id: ids.unknownPrice, planId: null });
   });
@@ -232,7 +232,7 @@ describe('GET /api/billing/usage by user state', () => {
     expectUsage((await getUsage(users.canceled)).body, 'free', 100, 'free');
   });
 
-  it('active on a price outside the catalogue: free limits', async () => {
+  it('active on a price outside the plan list: free limits', async () => {
     expectUsage((await getUsage(users.unknownPrice)).body, 'free', 100, 'subscription');
   });
 

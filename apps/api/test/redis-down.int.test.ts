@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import { subscriptions } from '@billing/db';
-import { useTestServices } from '@billing/testing';
+import { freePort, portAnswers, useTestServices } from '@billing/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   json,
-  seedCataloguePrices,
+  seedPlanPrices,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -19,26 +18,6 @@ import {
  */
 const services = await useTestServices('api-redis-down');
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-
-const canConnect = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-
 let port: number;
 let redisServer: ChildProcess | undefined;
 
@@ -50,7 +29,7 @@ async function startRedis(): Promise<void> {
   );
   await vi.waitFor(
     async () => {
-      if (!(await canConnect(port))) throw new Error('redis-server not up yet');
+      if (!(await portAnswers('127.0.0.1', port))) throw new Error('redis-server not up yet');
     },
     { timeout: 10_000, interval: 50 },
   );
@@ -72,7 +51,7 @@ beforeAll(async () => {
   port = await freePort();
   await startRedis();
   t = await startTestApi(services, { redisUrl: `redis://127.0.0.1:${port}` });
-  priceIds = await seedCataloguePrices(t.db, t.catalogue);
+  priceIds = await seedPlanPrices(t.db, t.planList);
 });
 
 afterAll(async () => {

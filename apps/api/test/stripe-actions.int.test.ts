@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   json,
   type SeededSubscription,
-  seedCataloguePrices,
+  seedPlanPrices,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -84,7 +84,7 @@ beforeAll(async () => {
       priceByRef.set(lookupKey, price.id);
     }
   }
-  await seedCataloguePrices(t.db, t.catalogue, (ref) => priceByRef.get(ref)!);
+  await seedPlanPrices(t.db, t.planList, (ref) => priceByRef.get(ref)!);
 });
 
 afterAll(async () => {

@@ -2,12 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createTieredCache, type TieredCache } from '@billing/cache';
-import {
-  DEFAULT_PLANS_FILE,
-  INTERVALS,
-  loadPlanCatalogue,
-  type PlanCatalogue,
-} from '@billing/config';
+import { DEFAULT_PLANS_FILE, INTERVALS, loadPlanList, type PlanList } from '@billing/config';
 import {
   customers,
   type Database,
@@ -19,7 +14,8 @@ import {
 } from '@billing/db';
 import { rootLogger } from '@billing/logger';
 import { closeOpsQueues, createOpsQueues, opsCredentials } from '@billing/ops';
-import { closeRedis, createRedis, QUEUES, type RedisClient, waitReady } from '@billing/queue';
+import { QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, type RedisClient, waitReady } from '@billing/redis';
 import { closeServer, listen } from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
 import type { TestServices } from '@billing/testing';
@@ -50,7 +46,7 @@ export interface TestApi {
   redis: RedisClient;
   cache: TieredCache;
   registry: Registry;
-  catalogue: PlanCatalogue;
+  planList: PlanList;
   /** Every statement sent to Postgres by the app, in order. */
   queries: string[];
   /** A fetch against the app with a bearer token (default: the service token). */
@@ -84,8 +80,8 @@ export async function startTestApi(
     },
   });
   const db = drizzle(sql, { schema }) as unknown as Database;
-  const catalogue = loadPlanCatalogue(DEFAULT_PLANS_FILE);
-  await seedPlans(db, catalogue);
+  const planList = loadPlanList(DEFAULT_PLANS_FILE);
+  await seedPlans(db, planList);
   const redis = createRedis(options.redisUrl ?? services.redisUrl, { role: 'cache' });
   redis.on('error', () => {});
   await waitReady(redis);
@@ -110,7 +106,7 @@ export async function startTestApi(
       metricsFlushMs: 60_000,
       ...options.config,
     },
-    catalogue,
+    planList,
     db,
     sql,
     redis,
@@ -141,7 +137,7 @@ export async function startTestApi(
     redis,
     cache,
     registry,
-    catalogue,
+    planList,
     queries,
     call: (path, init = {}) => {
       const { token = SERVICE_TOKEN, json, headers, ...rest } = init;
@@ -169,15 +165,15 @@ export async function startTestApi(
 export const uniqueUser = (label: string) => `user_${label}_${randomBytes(4).toString('hex')}`;
 const randomId = (prefix: string) => `${prefix}_${randomBytes(10).toString('hex')}`;
 
-/** Local `prices` rows for every catalogue reference, as the webhook worker would sync them. */
-export async function seedCataloguePrices(
+/** Local `prices` rows for every plan-list price reference, as the webhook worker would sync them. */
+export async function seedPlanPrices(
   db: Database,
-  catalogue: PlanCatalogue,
+  planList: PlanList,
   idFor: (ref: string, interval: 'month' | 'year') => string = () => randomId('price'),
 ): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
   const amounts: Record<string, number> = { month: 2000, year: 20000 };
-  for (const plan of catalogue.plans) {
+  for (const plan of planList.plans) {
     for (const interval of INTERVALS) {
       const ref = plan.prices?.[interval];
       if (!ref) continue;

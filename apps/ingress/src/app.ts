@@ -1,11 +1,12 @@
 import type { Logger } from '@billing/logger';
-import type { RedisClient } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import {
   AppError,
   errorHandler,
   healthRouter,
   notFoundHandler,
   ServiceUnavailableError,
+  withTimeout,
 } from '@billing/runtime';
 import type { Queue } from 'bullmq';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
@@ -141,22 +142,14 @@ export function createIngressApp(deps: IngressDeps): express.Express {
       registry,
       isShuttingDown: deps.isShuttingDown,
       ready: async () => {
-        let timer: NodeJS.Timeout | undefined;
         try {
-          await Promise.race([
+          await withTimeout(
             redis.ping(),
-            new Promise((_, reject) => {
-              timer = setTimeout(
-                () =>
-                  reject(new Error(`redis did not answer PING within ${config.readyTimeoutMs} ms`)),
-                config.readyTimeoutMs,
-              );
-            }),
-          ]);
+            config.readyTimeoutMs,
+            () => new Error(`redis did not answer PING within ${config.readyTimeoutMs} ms`),
+          );
         } catch (error) {
           throw new Error(`redis unreachable: ${(error as Error).message}`);
-        } finally {
-          clearTimeout(timer);
         }
       },
     }),

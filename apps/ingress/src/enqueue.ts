@@ -1,4 +1,5 @@
 import { addJob, type StripeEventPayload } from '@billing/queue';
+import { withTimeout } from '@billing/runtime/timeout';
 import type { Queue } from 'bullmq';
 
 /** Stripe's two webhook payload shapes, each with its own job in the catalog. */
@@ -50,17 +51,13 @@ export function createEnqueuer(
   return {
     async enqueue({ job, payload }) {
       const started = performance.now();
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(new EnqueueError('timeout', `enqueue did not finish within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      });
       let result: 'ok' | 'error' | 'timeout' = 'ok';
       try {
-        await Promise.race([addJob(queue, job, payload, { jobId: payload.eventId }), timeout]);
+        await withTimeout(
+          addJob(queue, job, payload, { jobId: payload.eventId }),
+          timeoutMs,
+          () => new EnqueueError('timeout', `enqueue did not finish within ${timeoutMs} ms`),
+        );
       } catch (error) {
         if (error instanceof EnqueueError) {
           result = 'timeout';
@@ -71,7 +68,6 @@ export function createEnqueuer(
           cause: error,
         });
       } finally {
-        clearTimeout(timer);
         onDuration?.((performance.now() - started) / 1000, result);
       }
     },

@@ -1,14 +1,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@billing/logger';
-import {
-  closeRedis,
-  createQueue,
-  createRedisClient,
-  QUEUES,
-  type RedisClient,
-  waitReady,
-} from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedisClient, type RedisClient, waitReady } from '@billing/redis';
 import {
   closeServer,
   createLifecycle,

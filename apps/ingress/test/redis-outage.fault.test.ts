@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
-import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
-import { testRedisPrefix } from '@billing/testing';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
+import { freePort, testRedisPrefix } from '@billing/testing';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -23,16 +23,6 @@ let redisServer: ChildProcess | undefined;
 let ingress: RunningIngress;
 let inspectRedis: ReturnType<typeof createRedis>;
 let inspect: Queue;
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port: found } = server.address() as net.AddressInfo;
-      server.close(() => resolve(found));
-    });
-  });
 
 /** Starts redis-server on `port` without persistence and waits until it answers PING. */
 async function startRedis(): Promise<void> {

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { signStripePayload, signStripePayloadMulti } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
 import type { Queue } from 'bullmq';

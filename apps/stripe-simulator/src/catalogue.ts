@@ -1,4 +1,4 @@
-import { INTERVALS, type Interval, type PlanCatalogue } from '@billing/config';
+import { INTERVALS, type Interval, type PlanList } from '@billing/config';
 import type { Stripe } from '@billing/stripe';
 import type { FakeStripeState } from '@billing/stripe-fake';
 
@@ -26,7 +26,7 @@ export interface CatalogueSetup {
 }
 
 /** Creates what is missing (emitting product.created / price.created); idempotent. */
-export function ensureCatalogue(state: FakeStripeState, catalogue: PlanCatalogue): CatalogueSetup {
+export function ensureCatalogue(state: FakeStripeState, catalogue: PlanList): CatalogueSetup {
   const result: CatalogueSetup = { created: [], existing: [] };
   const paid = catalogue.plans.filter((plan) => plan.prices && Object.keys(plan.prices).length > 0);
   paid.forEach((plan, index) => {

@@ -1,4 +1,4 @@
-import { loadOrExit, loadPlanCatalogue } from '@billing/config';
+import { loadOrExit, loadPlanList } from '@billing/config';
 import { moduleLogger } from '@billing/logger';
 import { createLifecycle } from '@billing/runtime';
 import { loadSimulatorConfig } from './env.js';
@@ -6,7 +6,7 @@ import { startSimulator } from './simulator.js';
 
 // The Stripe simulator as a process: `npm start` runs it when STRIPE_SECRET_KEY is not set.
 const config = loadOrExit(() => loadSimulatorConfig());
-const catalogue = loadOrExit(() => loadPlanCatalogue(config.plansFile));
+const catalogue = loadOrExit(() => loadPlanList(config.plansFile));
 const logger = moduleLogger('stripe-simulator');
 
 let simulator: Awaited<ReturnType<typeof startSimulator>>;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
+import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { rootLogger } from '@billing/logger';
 import { createStripeClient, Stripe } from '@billing/stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { type Receiver, startReceiver } from './receiver.js';
 import { type RunningSimulator, startSimulator } from './simulator.js';
 
 const SECRET = 'whsec_simulator_test_secret';
-const catalogue = loadPlanCatalogue(DEFAULT_PLANS_FILE);
+const catalogue = loadPlanList(DEFAULT_PLANS_FILE);
 const logger = rootLogger();
 const verifier = new Stripe('sk_test_x');
 

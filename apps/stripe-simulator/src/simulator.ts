@@ -1,4 +1,4 @@
-import type { PlanCatalogue } from '@billing/config';
+import type { PlanList } from '@billing/config';
 import type { Logger } from '@billing/logger';
 import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
 import express from 'express';
@@ -27,7 +27,7 @@ export interface SimulatorOptions {
   /** The endpoint's signing secret (the first of STRIPE_WEBHOOK_SECRETS). */
   webhookSecret: string;
   /** Products and prices to create at start (what is missing). */
-  catalogue?: PlanCatalogue;
+  catalogue?: PlanList;
   /** Keep the account in this file across restarts. Default: in memory only. */
   stateFile?: string;
   logger: Logger;

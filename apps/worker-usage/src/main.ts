@@ -1,32 +1,29 @@
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
+import { dbPoolMetrics } from '@billing/db/metrics';
 import { rootLogger } from '@billing/logger';
-import { backoffFromEnv, opsEnv, startStripeSyncWorker } from '@billing/ops';
-import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
-import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { queueMetrics } from '@billing/queue/metrics';
+import { closeRedis, createRedis } from '@billing/redis';
 import {
   closeServer,
   createLifecycle,
   createRegistry,
-  errorHandler,
-  healthRouter,
-  listen,
-  notFoundHandler,
+  serveHealth,
   shutdownEnv,
 } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
-import express from 'express';
 import { startDriftMonitor } from './drift.js';
 import { workerUsageEnv } from './env.js';
 import { startUsageWorker } from './worker.js';
 
 const env = loadOrExit(() => workerUsageEnv());
-const ops = loadOrExit(() => opsEnv());
 const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
 const logger = rootLogger().child({ app: 'worker-usage' });
 const registry = createRegistry('worker-usage');
 
-// The roll-up uses a few connections; the scheduled Stripe sync (when on) up to five more.
+// The roll-up and the drift monitor use a few connections; capped as before the scheduled
+// Stripe sync moved out to apps/worker-stripe-sync.
 const db = createDb({
   url: env.DATABASE_URL,
   max: Math.min(env.DB_POOL_MAX, 8),
@@ -59,34 +56,9 @@ const usage = await startUsageWorker({
         }
       : undefined,
 });
-// The scheduled Stripe backfill/reconciliation (issue 6) lives in this scheduled-jobs
-// process. Off unless STRIPE_SYNC_CRON is set; it needs a Stripe key.
-const stripeSync = env.STRIPE_SECRET_KEY
-  ? await startStripeSyncWorker({
-      connection,
-      prefix: env.REDIS_PREFIX,
-      db: db.db,
-      sql: db.sql,
-      stripe: createStripeClient({
-        secretKey: env.STRIPE_SECRET_KEY,
-        apiBase: env.STRIPE_API_BASE,
-      }),
-      cron: ops.STRIPE_SYNC_CRON,
-      fillGaps: ops.STRIPE_SYNC_FILL_GAPS,
-      cache: { redis: commands, prefix: env.REDIS_PREFIX },
-      backoff: backoffFromEnv(ops),
-      logger,
-    })
-  : undefined;
-if (!env.STRIPE_SECRET_KEY && ops.STRIPE_SYNC_CRON) {
-  logger.warn('STRIPE_SYNC_CRON is set but STRIPE_SECRET_KEY is not: the Stripe sync stays off');
-}
-
-// Queue depth of the queues this process serves, and its Postgres pool use.
-const depthQueues = [QUEUES.usageRollup, QUEUES.stripeSync].map((name) =>
-  createQueue(name, { connection, prefix: env.REDIS_PREFIX }),
-);
-queueMetrics(registry, depthQueues);
+// Queue depth of the queue this process serves, and its Postgres pool use.
+const depthQueue = createQueue(QUEUES.usageRollup, { connection, prefix: env.REDIS_PREFIX });
+queueMetrics(registry, [depthQueue]);
 dbPoolMetrics(registry, {
   sql: db.sql,
   max: Math.min(env.DB_POOL_MAX, 8),
@@ -103,21 +75,17 @@ const drift = startDriftMonitor({
 });
 
 let lifecycle: ReturnType<typeof createLifecycle> | undefined;
-const app = express();
-app.use(
-  healthRouter({
-    registry,
-    isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
-    ready: async () => {
-      await db.sql`select 1`;
-      await commands.ping();
-      if (!usage.worker.isRunning()) throw new Error('worker not running');
-    },
-  }),
-);
-app.use(notFoundHandler);
-app.use(errorHandler(logger));
-const server = await listen(app, env.WORKER_USAGE_PORT);
+const server = await serveHealth({
+  port: env.WORKER_USAGE_PORT,
+  logger,
+  registry,
+  isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
+  ready: async () => {
+    await db.sql`select 1`;
+    await commands.ping();
+    if (!usage.worker.isRunning()) throw new Error('worker not running');
+  },
+});
 
 // SIGTERM: stop the roll-up between chunks (its job is retried and resumes), close the
 // worker and queue, stop the drift monitor, then Redis and Postgres; the HTTP server last so
@@ -132,8 +100,7 @@ lifecycle = createLifecycle(
   logger,
   [
     { name: 'worker', run: () => usage.close(), force: disconnectRedis },
-    { name: 'stripe sync', run: async () => stripeSync?.close() },
-    { name: 'queues', run: () => Promise.all(depthQueues.map((queue) => queue.close())) },
+    { name: 'queues', run: () => depthQueue.close() },
     { name: 'drift', run: () => drift.stop() },
     {
       name: 'redis',

@@ -8,8 +8,8 @@ import {
   jobCatalog,
   parsePayload,
   QUEUES,
-  type RedisClient,
 } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import {
   type MeterEventClient,
   type RollupResult,

@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDb } from '@billing/db';
 import { rootLogger } from '@billing/logger';
-import { addJob, closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { addJob, createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { createRegistry } from '@billing/runtime';
 import { startFakeStripe } from '@billing/stripe-fake';
-import { useTestServices } from '@billing/testing';
+import { freePort, useTestServices } from '@billing/testing';
 import { ingestUsage } from '@billing/usage';
 import { QueueEvents } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -162,15 +162,6 @@ describe('roll-up jobs', () => {
   });
 });
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-
 function runNode(args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: appDir,
@@ -252,7 +243,9 @@ describe('CLI', () => {
 });
 
 describe('process', () => {
-  it('serves /healthz, /readyz and /metrics and exits 0 on SIGTERM', async () => {
+  it('serves /healthz, /readyz and /metrics and exits 0 on SIGTERM', {
+    timeout: 120_000,
+  }, async () => {
     const port = await freePort();
     const proc = runNode(['src/main.ts'], {
       REDIS_PREFIX: `${services.redisPrefix}main`,
@@ -260,7 +253,8 @@ describe('process', () => {
     });
     const base = `http://127.0.0.1:${port}`;
     let health: Response | undefined;
-    for (let i = 0; i < 100 && !health; i++) {
+    // A minute: on a loaded machine tsx alone can take tens of seconds to start the app.
+    for (let i = 0; i < 600 && !health; i++) {
       health = await fetch(`${base}/healthz`).catch(() => undefined);
       if (!health) await new Promise((r) => setTimeout(r, 100));
     }

@@ -1,9 +1,11 @@
 import type { Server } from 'node:http';
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
+import { dbPoolMetrics } from '@billing/db/metrics';
 import { moduleLogger } from '@billing/logger';
-import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
-import { closeRedis, createQueue, createRedisClient, QUEUES } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { queueMetrics } from '@billing/queue/metrics';
+import { closeRedis, createRedisClient } from '@billing/redis';
 import {
   closeServer,
   createLifecycle,

@@ -7,7 +7,8 @@ import {
   webhookEvents,
 } from '@billing/db';
 import type { Logger } from '@billing/logger';
-import type { RedisClient, StripeEventPayload } from '@billing/queue';
+import type { StripeEventPayload } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import {
   classifyError,
   customerLockSql,

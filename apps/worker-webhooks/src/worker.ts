@@ -6,10 +6,10 @@ import {
   type JobsOfQueue,
   parsePayload,
   QUEUES,
-  type RedisClient,
   WEBHOOK_BACKOFF,
   webhookBackoffMs,
 } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import { describeError } from '@billing/sync';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { type ProcessDeps, type ProcessOutcome, processStripeEvent } from './process-event.js';

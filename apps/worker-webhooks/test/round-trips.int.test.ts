@@ -6,10 +6,11 @@
  * back-fill only when a customer's link changes. The lock timeout is checked both ways it can
  * be configured.
  */
-import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
+import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { createDb, type DbHandle, seedPlans, webhookEvents } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
-import { closeRedis, createRedis } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
+import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   invoiceObject,
@@ -54,7 +55,7 @@ function countingDb(lockTimeoutMs?: number) {
 
 beforeAll(async () => {
   const { handle } = countingDb();
-  await seedPlans(handle.db, loadPlanCatalogue(DEFAULT_PLANS_FILE));
+  await seedPlans(handle.db, loadPlanList(DEFAULT_PLANS_FILE));
 });
 afterAll(async () => {
   await closeRedis(redis);

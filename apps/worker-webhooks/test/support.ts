@@ -1,7 +1,8 @@
-import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
+import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { createDb, type DbHandle, seedPlans } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
-import { closeRedis, createRedis, type StripeEventPayload } from '@billing/queue';
+import type { StripeEventPayload } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import type { TestServices } from '@billing/testing';
 import type { Redis } from 'ioredis';
 import type { ProcessDeps } from '../src/process-event.js';
@@ -34,7 +35,7 @@ export async function harness(
     applicationName: 'worker-webhooks-test',
     lockTimeoutMs,
   });
-  await seedPlans(db.db, loadPlanCatalogue(DEFAULT_PLANS_FILE));
+  await seedPlans(db.db, loadPlanList(DEFAULT_PLANS_FILE));
   const redis = createRedis(services.redisUrl, {
     role: 'worker',
     connectionName: 'worker-webhooks-test',

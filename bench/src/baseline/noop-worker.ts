@@ -3,7 +3,8 @@
  * but complete it, with the same connection settings and concurrency as the real worker.
  *   node --import tsx src/baseline/noop-worker.ts <redisUrl> <prefix> <concurrency>
  */
-import { bullOptions, createRedis, QUEUES } from '@billing/queue';
+import { bullOptions, QUEUES } from '@billing/queue';
+import { createRedis } from '@billing/redis';
 import { Worker } from 'bullmq';
 
 const [redisUrl, prefix, concurrencyArg] = process.argv.slice(2);

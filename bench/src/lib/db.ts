@@ -1,4 +1,4 @@
-import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
+import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { createDb, ensureDatabase, runMigrations, seedPlans } from '@billing/db';
 import postgres from 'postgres';
 
@@ -10,7 +10,7 @@ export const withDatabase = (url: string, name: string): string => {
 
 /**
  * A fresh database `name` on the server of `baseUrl`: dropped if it exists, created, migrated
- * with the committed migrations and seeded with the plan catalogue. Benchmarks start from
+ * with the committed migrations and seeded with the plan list. Benchmarks start from
  * this every run, so a schema change elsewhere never leaves them on an old one.
  */
 export async function freshDatabase(baseUrl: string, name: string): Promise<string> {
@@ -25,7 +25,7 @@ export async function freshDatabase(baseUrl: string, name: string): Promise<stri
   await runMigrations(url);
   const db = createDb({ url, max: 1 });
   try {
-    await seedPlans(db.db, loadPlanCatalogue(DEFAULT_PLANS_FILE));
+    await seedPlans(db.db, loadPlanList(DEFAULT_PLANS_FILE));
   } finally {
     await db.close();
   }

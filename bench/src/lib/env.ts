@@ -26,13 +26,13 @@ export const benchEnvSchema = dbEnvSchema.pick({ DATABASE_URL: true }).extend({
   BENCH_SECONDS: positiveInt(8),
   /** Concurrent connections of the HTTP load generator. */
   BENCH_CONNECTIONS: positiveInt(32),
-  /** Jobs of the long memory run (benchmark 5); 1,000,000 in the issue. */
+  /** Jobs of the long memory run (benchmark 5); a million, enough to show a leak of bytes per job. */
   BENCH_MEMORY_JOBS: positiveInt(1_000_000),
-  /** Ledger rows of the roll-up benchmark; 5,000,000 in the issue. */
+  /** Ledger rows of the roll-up benchmark; five million, a busy night's worth. */
   BENCH_ROLLUP_ROWS: positiveInt(5_000_000),
   /** Time budget of each roll-up variant; past it the run stops and its total is extrapolated. */
   BENCH_ROLLUP_BUDGET_SECONDS: positiveInt(180),
-  /** Seconds of the sustained-load drill (the issue says "a few minutes"; CI uses the default, 20). */
+  /** Seconds of the sustained-load drill (a few minutes for a real soak; CI uses the default, 20). */
   FAULT_SOAK_SECONDS: positiveInt(20),
 });
 export type BenchEnv = z.infer<typeof benchEnvSchema>;

@@ -58,7 +58,7 @@ const SUBSCRIPTION_STATUSES = [
   'trialing',
 ] as const;
 
-/** The catalogue's `pro_monthly` price, as Stripe renders it inside subscriptions and invoices. */
+/** The plan list's `pro_monthly` price, as Stripe renders it inside subscriptions and invoices. */
 const PRO_MONTHLY = priceObject({
   id: 'price_bench_pro_monthly',
   lookupKey: 'pro_monthly',

@@ -1,5 +1,6 @@
 import type { Logger } from '@billing/logger';
-import { type RedisClient, runScript } from '@billing/queue';
+import { type RedisClient, runScript } from '@billing/redis';
+import { withTimeout } from '@billing/runtime/timeout';
 import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
 import {
@@ -218,21 +219,11 @@ export class TieredCache {
     const sub = this.subscriber;
     if (!sub) return;
     // QUIT waits for a connection that may never come back (Redis down): bound it.
-    let timer: NodeJS.Timeout | undefined;
-    const bounded = (work: Promise<unknown>) =>
-      Promise.race([
-        work,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('timeout')), 1_000);
-        }),
-      ]);
     try {
-      if (this.ownsSubscriber) await bounded(sub.quit());
-      else await bounded(sub.unsubscribe(invalidationChannel(this.prefix)));
+      if (this.ownsSubscriber) await withTimeout(sub.quit(), 1_000);
+      else await withTimeout(sub.unsubscribe(invalidationChannel(this.prefix)), 1_000);
     } catch {
       if (this.ownsSubscriber) sub.disconnect();
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -266,7 +257,7 @@ export class TieredCache {
     );
   }
 
-  /** A global entry (`globals.*`), e.g. the resolved plan catalogue. */
+  /** A global entry (`globals.*`), e.g. the resolved plan list. */
   global<T>(
     name: string,
     ttlMs: number,

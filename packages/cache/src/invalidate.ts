@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type RedisClient, runScript } from '@billing/queue';
+import { type RedisClient, runScript } from '@billing/redis';
 import { globalKey, invalidationChannel, USER_HASH_TTL_MS, userKey } from './keys.js';
 import { INVALIDATE_ALL, INVALIDATE_USAGE } from './scripts.js';
 
@@ -9,7 +9,7 @@ export type InvalidationScope = 'all' | 'usage';
 export interface InvalidationMessage {
   userIds: string[];
   scope: InvalidationScope;
-  /** Global entries to drop (e.g. the price catalogue after a price changed). */
+  /** Global entries to drop (e.g. the resolved plan list after a price changed). */
   globals?: string[];
 }
 

@@ -33,7 +33,11 @@ export const USAGE_GEN_FIELD = '~ugen';
 
 /** Global entry names. */
 export const globals = {
-  /** The plan catalogue with its prices resolved (lookup keys → Stripe prices). */
+  /**
+   * The plan list with its prices resolved (lookup keys → Stripe prices). The name is the
+   * Redis key that API instances and workers of different versions share during a deploy,
+   * so it stays as it is.
+   */
   catalogue: 'catalogue',
 } as const;
 

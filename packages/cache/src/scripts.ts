@@ -1,4 +1,4 @@
-import { defineScript as define } from '@billing/queue';
+import { defineScript as define } from '@billing/redis';
 import { GEN_FIELD, USAGE_FIELD_PREFIX, USAGE_GEN_FIELD } from './keys.js';
 
 /**

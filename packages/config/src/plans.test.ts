@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PLANS_FILE, loadPlanCatalogue, parsePlanCatalogue } from './plans.js';
+import { DEFAULT_PLANS_FILE, loadPlanList, parsePlanList } from './plans.js';
 
 const free = { id: 'free', name: 'Free', limits: { compute_minutes: 100 } };
 const pro = {
@@ -12,40 +12,38 @@ const pro = {
   limits: { compute_minutes: 5000 },
 };
 
-describe('plan catalogue', () => {
+describe('plan list', () => {
   it('loads the shipped config/plans.json', () => {
-    const catalogue = loadPlanCatalogue(DEFAULT_PLANS_FILE);
-    expect(catalogue.plans.map((plan) => plan.id)).toEqual(['free', 'pro', 'business']);
-    expect(catalogue.plans[0]?.sortOrder).toBe(0);
+    const planList = loadPlanList(DEFAULT_PLANS_FILE);
+    expect(planList.plans.map((plan) => plan.id)).toEqual(['free', 'pro', 'business']);
+    expect(planList.plans[0]?.sortOrder).toBe(0);
   });
 
   it('accepts the documented example shape', () => {
-    expect(parsePlanCatalogue({ plans: [free, pro] }).plans).toHaveLength(2);
+    expect(parsePlanList({ plans: [free, pro] }).plans).toHaveLength(2);
   });
 
   it('names the entry when a limit is negative', () => {
     const bad = { plans: [free, { ...pro, limits: { compute_minutes: -5 } }] };
-    expect(() => parsePlanCatalogue(bad)).toThrow(
-      /plans\[1\]\.limits\.compute_minutes \(plan "pro"\)/,
-    );
+    expect(() => parsePlanList(bad)).toThrow(/plans\[1\]\.limits\.compute_minutes \(plan "pro"\)/);
   });
 
   it('names the entry when an interval is unknown', () => {
     const bad = { plans: [free, { ...pro, prices: { week: 'price_w' } }] };
-    expect(() => parsePlanCatalogue(bad)).toThrow(/plans\[1\].*\(plan "pro"\)/);
+    expect(() => parsePlanList(bad)).toThrow(/plans\[1\].*\(plan "pro"\)/);
   });
 
   it('rejects two free plans', () => {
-    expect(() => parsePlanCatalogue({ plans: [free, { ...free, id: 'free2' }] })).toThrow(
+    expect(() => parsePlanList({ plans: [free, { ...free, id: 'free2' }] })).toThrow(
       /exactly one plan must have no prices/,
     );
   });
 
   it('rejects a duplicate plan id and a price used by two plans', () => {
-    expect(() => parsePlanCatalogue({ plans: [free, pro, { ...pro }] })).toThrow(
+    expect(() => parsePlanList({ plans: [free, pro, { ...pro }] })).toThrow(
       /duplicate plan id "pro"/,
     );
-    expect(() => parsePlanCatalogue({ plans: [free, pro, { ...pro, id: 'team' }] })).toThrow(
+    expect(() => parsePlanList({ plans: [free, pro, { ...pro, id: 'team' }] })).toThrow(
       /price "price_123" is already used by plan "pro"/,
     );
   });
@@ -54,9 +52,7 @@ describe('plan catalogue', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'plans-'));
     const file = path.join(dir, 'plans.json');
     writeFileSync(file, '{ not json');
-    expect(() => loadPlanCatalogue(file)).toThrow(/PLANS_FILE: .* is not valid JSON/);
-    expect(() => loadPlanCatalogue(path.join(dir, 'missing.json'))).toThrow(
-      /PLANS_FILE: cannot read/,
-    );
+    expect(() => loadPlanList(file)).toThrow(/PLANS_FILE: .* is not valid JSON/);
+    expect(() => loadPlanList(path.join(dir, 'missing.json'))).toThrow(/PLANS_FILE: cannot read/);
   });
 });

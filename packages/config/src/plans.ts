@@ -28,13 +28,13 @@ export const planSchema = z
   .strict();
 export type PlanDefinition = z.infer<typeof planSchema>;
 
-export const planCatalogueSchema = z
+export const planListSchema = z
   .object({ plans: z.array(planSchema).min(1, 'must list at least one plan') })
   .strict()
-  .superRefine((catalogue, ctx) => {
+  .superRefine((planList, ctx) => {
     const seen = new Map<string, number>();
     const priceOwners = new Map<string, string>();
-    const free = catalogue.plans.filter(
+    const free = planList.plans.filter(
       (plan) => !plan.prices || Object.keys(plan.prices).length === 0,
     );
     if (free.length !== 1) {
@@ -44,7 +44,7 @@ export const planCatalogueSchema = z
         message: `exactly one plan must have no prices (the free plan); found ${free.length}`,
       });
     }
-    catalogue.plans.forEach((plan, index) => {
+    planList.plans.forEach((plan, index) => {
       const previous = seen.get(plan.id);
       if (previous !== undefined) {
         ctx.addIssue({
@@ -69,11 +69,11 @@ export const planCatalogueSchema = z
       }
     });
   });
-export type PlanCatalogue = z.infer<typeof planCatalogueSchema>;
+export type PlanList = z.infer<typeof planListSchema>;
 
-/** Parses a plan catalogue document; errors name the entry, e.g. `plans[1].prices.month`. */
-export function parsePlanCatalogue(input: unknown, source = 'plan catalogue'): PlanCatalogue {
-  const result = planCatalogueSchema.safeParse(input);
+/** Parses a plan list document; errors name the entry, e.g. `plans[1].prices.month`. */
+export function parsePlanList(input: unknown, source = 'plan list'): PlanList {
+  const result = planListSchema.safeParse(input);
   if (result.success) {
     return {
       plans: result.data.plans.map((plan, index) => ({
@@ -113,7 +113,7 @@ export const plansEnvSchema = z.object({
 });
 export const plansEnv = (env: Env = processEnv()) => parseEnv(plansEnvSchema, env, 'plans');
 
-export function loadPlanCatalogue(file: string): PlanCatalogue {
+export function loadPlanList(file: string): PlanList {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -130,5 +130,5 @@ export function loadPlanCatalogue(file: string): PlanCatalogue {
       'PLANS_FILE',
     ]);
   }
-  return parsePlanCatalogue(json, `plan catalogue ${file}`);
+  return parsePlanList(json, `plan list ${file}`);
 }

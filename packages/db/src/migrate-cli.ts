@@ -1,4 +1,4 @@
-import { dbEnv, loadOrExit, loadPlanCatalogue, plansEnv } from '@billing/config';
+import { dbEnv, loadOrExit, loadPlanList, plansEnv } from '@billing/config';
 import { createDb } from './client.js';
 import { ensureDatabase, runMigrations } from './migrate.js';
 import { seedPlans } from './seed.js';
@@ -17,14 +17,14 @@ try {
   console.error('migrations applied');
   if (args.has('--seed')) {
     const { PLANS_FILE } = loadOrExit(() => plansEnv());
-    const catalogue = loadOrExit(() => loadPlanCatalogue(PLANS_FILE));
+    const planList = loadOrExit(() => loadPlanList(PLANS_FILE));
     const handle = createDb({ url: DATABASE_URL, max: 1 });
     try {
-      await seedPlans(handle.db, catalogue);
+      await seedPlans(handle.db, planList);
     } finally {
       await handle.close();
     }
-    console.error(`plan catalogue loaded: ${catalogue.plans.map((plan) => plan.id).join(', ')}`);
+    console.error(`plan list loaded: ${planList.plans.map((plan) => plan.id).join(', ')}`);
   }
 } catch (error) {
   console.error(`migration failed: ${(error as Error).message}`);

@@ -1,14 +1,14 @@
-import type { PlanCatalogue } from '@billing/config';
+import type { PlanList } from '@billing/config';
 import { notInArray, sql } from 'drizzle-orm';
 import type { Database } from './client.js';
 import { plans } from './schema/index.js';
 
 /**
- * Loads the plan catalogue into `plans` in one transaction: upserts every plan and removes
+ * Loads the plan list into `plans` in one transaction: upserts every plan and removes
  * plans that are no longer in the file, so the table always equals the file.
  */
-export async function seedPlans(db: Database, catalogue: PlanCatalogue): Promise<void> {
-  const rows = catalogue.plans.map((plan, index) => ({
+export async function seedPlans(db: Database, planList: PlanList): Promise<void> {
+  const rows = planList.plans.map((plan, index) => ({
     id: plan.id,
     name: plan.name,
     description: plan.description ?? null,

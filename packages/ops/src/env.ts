@@ -30,8 +30,6 @@ export const opsEnvSchema = z
       .enum(['true', 'false', '1', '0', ''], { message: 'must be true or false' })
       .optional()
       .transform((value) => value !== 'false' && value !== '0'),
-    /** Objects fetched concurrently by the batch helpers. */
-    OPS_STRIPE_CONCURRENCY: positiveInt(4),
     /** Consecutive 429s a backfill rides out before it stops as incomplete. */
     OPS_RATE_LIMIT_RETRIES: z.coerce.number().int('must be an integer').min(0).default(6),
     /** First back-off delay after a 429 (doubled each time, at least Retry-After). */

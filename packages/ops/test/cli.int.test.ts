@@ -1,5 +1,7 @@
 import { createDb, customers, syncCursors, webhookEvents } from '@billing/db';
-import { closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
+import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   type FakeStripe,

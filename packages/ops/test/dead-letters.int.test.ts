@@ -1,5 +1,6 @@
 import { createDb, customers, webhookEvents } from '@billing/db';
-import { addJob, closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { addJob, createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
 import { customerObject, stripeEvent } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
 import { type Queue, UnrecoverableError, Worker } from 'bullmq';

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '@billing/testing';
 
 const run = promisify(execFile);
 
@@ -19,16 +19,6 @@ function postgresBin(): string {
   if (versions[0]) return path.join(root, versions[0], 'bin');
   return '';
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 
 export interface OwnPostgres {
   /** Superuser URL of the `postgres` database. */

@@ -1,4 +1,2 @@
 export * from './catalog.js';
 export * from './queues.js';
-export * from './redis.js';
-export * from './scripts.js';

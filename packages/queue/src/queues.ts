@@ -1,6 +1,6 @@
+import type { RedisClient } from '@billing/redis';
 import { Queue, type QueueOptions } from 'bullmq';
 import { type JobName, type JobPayload, jobCatalog, type QueueName } from './catalog.js';
-import type { RedisClient } from './redis.js';
 
 export interface QueueFactoryOptions {
   connection: RedisClient;

@@ -106,3 +106,17 @@ export function closeServer(server: Server, timeoutMs = 10_000): Promise<void> {
     server.closeIdleConnections();
   });
 }
+
+/**
+ * The whole HTTP surface of a process that serves nothing else (the workers): `/healthz`,
+ * `/readyz` and `/metrics`, JSON 404s for any other route. Resolves once it listens.
+ */
+export function serveHealth(
+  options: HealthOptions & { port: number; logger: Logger },
+): Promise<Server> {
+  const app = express();
+  app.use(healthRouter(options));
+  app.use(notFoundHandler);
+  app.use(errorHandler(options.logger));
+  return listen(app, options.port);
+}

@@ -1,4 +1,5 @@
 import type { Logger } from '@billing/logger';
+import { withTimeout } from './timeout.js';
 
 export interface ShutdownStep {
   name: string;
@@ -50,25 +51,16 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
 const TIMED_OUT = Symbol('timed out');
 
 /** Resolves with the promise's outcome, or TIMED_OUT after `ms`; never rejects. */
-async function within(
+function within(
   work: Promise<unknown>,
   ms: number,
 ): Promise<{ ok: true } | { ok: false; error: unknown } | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work.then(
-        () => ({ ok: true as const }),
-        (error: unknown) => ({ ok: false as const, error }),
-      ),
-      new Promise<typeof TIMED_OUT>((resolve) => {
-        // setTimeout takes at most 2^31-1 ms (it fires at once past that).
-        timer = setTimeout(() => resolve(TIMED_OUT), Math.min(Math.max(0, ms), 2 ** 31 - 1));
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const outcome = work.then(
+    () => ({ ok: true as const }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  // `outcome` never rejects, so the only rejection is the deadline's.
+  return withTimeout(outcome, ms, () => TIMED_OUT).catch(() => TIMED_OUT);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { DEFAULT_PLANS_FILE, loadPlanCatalogue } from '@billing/config';
+import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { createDb, customers, invoices, prices, seedPlans } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import { customerObject, invoiceObject } from '@billing/stripe-fake';
@@ -30,7 +30,7 @@ const inTx = <T>(fn: (ctx: SyncContext) => Promise<T>) =>
   handle.db.transaction((tx) => fn({ tx, logger }));
 
 beforeAll(async () => {
-  await seedPlans(handle.db, loadPlanCatalogue(DEFAULT_PLANS_FILE));
+  await seedPlans(handle.db, loadPlanList(DEFAULT_PLANS_FILE));
 });
 afterAll(async () => {
   await handle.close();

@@ -1,3 +1,4 @@
 export * from './context.js';
+export * from './ports.js';
 export * from './processes.js';
 export * from './services.js';

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { LOCAL_DATABASE_URL, LOCAL_REDIS_URL, processEnv } from '@billing/config';
 import { MIGRATIONS_FOLDER, runMigrations } from '@billing/db';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
+import { portAnswers } from './ports.js';
 
 /**
  * Where the tests find Postgres and Redis: DATABASE_URL / REDIS_URL when set, else the local
@@ -16,18 +16,6 @@ export interface Services {
   databaseUrl: string;
   redisUrl: string;
 }
-
-const canConnect = (host: string, port: number, timeoutMs = 500) =>
-  new Promise<boolean>((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 
 type Stoppable = { stop(): Promise<unknown> };
 const containers: Stoppable[] = [];
@@ -65,8 +53,8 @@ async function startContainers(need: {
 export async function resolveServices(env = processEnv()): Promise<Services> {
   let databaseUrl = env.DATABASE_URL;
   let redisUrl = env.REDIS_URL;
-  if (!databaseUrl && (await canConnect('127.0.0.1', 5432))) databaseUrl = LOCAL_DATABASE_URL;
-  if (!redisUrl && (await canConnect('127.0.0.1', 6379))) redisUrl = LOCAL_REDIS_URL;
+  if (!databaseUrl && (await portAnswers('127.0.0.1', 5432))) databaseUrl = LOCAL_DATABASE_URL;
+  if (!redisUrl && (await portAnswers('127.0.0.1', 6379))) redisUrl = LOCAL_REDIS_URL;
   if (!databaseUrl || !redisUrl) {
     const started = await startContainers({ postgres: !databaseUrl, redis: !redisUrl });
     databaseUrl ??= started.databaseUrl;

@@ -41,14 +41,6 @@ export interface UsageConfig {
   maxFutureSkewMs: number;
 }
 
-export const DEFAULT_USAGE_CONFIG: UsageConfig = {
-  freePeriod: 'calendar_month',
-  freeEpoch: new Date('2024-01-01T00:00:00Z'),
-  lateGraceMs: 48 * 3600_000,
-  latePolicy: 'adjust',
-  maxFutureSkewMs: 300_000,
-};
-
 export function usageEnv(env: Env = processEnv()): UsageConfig {
   const parsed = parseEnv(usageEnvSchema, env, 'usage');
   return {

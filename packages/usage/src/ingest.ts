@@ -18,7 +18,7 @@ export interface IngestOptions {
    * stored and each bad one is reported. Duplicates are never a rejection.
    */
   atomic: boolean;
-  /** Known metric names (keys of the plan catalogue's limits). */
+  /** Known metric names (keys of the plan list's limits). */
   metrics: Iterable<string>;
   /** Reject records that would take the user over the plan limit (`limit_exceeded`). */
   enforceLimit?: boolean;

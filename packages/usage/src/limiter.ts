@@ -1,5 +1,5 @@
 import type { Sql } from '@billing/db';
-import { defineScript, runScript } from '@billing/queue';
+import { defineScript, runScript } from '@billing/redis';
 import type { Cluster, Redis } from 'ioredis';
 import { UsageLimiterUnavailableError } from './errors.js';
 import { usedInPeriod } from './snapshot.js';

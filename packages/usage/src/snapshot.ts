@@ -45,31 +45,6 @@ export async function usedInPeriod(
   return Number(row?.used ?? 0);
 }
 
-/** Exact usage of several metrics of one period, still in one statement. */
-export async function usedInPeriodByMetric(
-  sql: Sql,
-  userId: string,
-  metrics: readonly string[],
-  periodStart: Date,
-): Promise<Record<string, number>> {
-  const result: Record<string, number> = Object.fromEntries(metrics.map((metric) => [metric, 0]));
-  if (metrics.length === 0) return result;
-  const rows = await sql<{ metric: string; used: string }[]>`
-    select k.metric, (
-      coalesce(a.quantity, 0)
-      + coalesce((select sum(tail.quantity) from usage_ledger tail
-                  where tail.user_id = k.user_id and tail.metric = k.metric and tail.period_start = k.period_start
-                    and tail.txid >= coalesce(a.through_txid, '0'::xid8)), 0)
-    )::text as used
-    from (select ${userId}::text as user_id, m.metric,
-                 ${periodStart.toISOString()}::timestamptz as period_start
-          from unnest(${[...metrics]}::text[]) as m(metric)) k
-    left join usage_aggregates a
-      on a.user_id = k.user_id and a.metric = k.metric and a.period_start = k.period_start`;
-  for (const row of rows) result[row.metric] = Number(row.used);
-  return result;
-}
-
 export interface SnapshotOptions {
   userId: string;
   metric: string;
@@ -87,28 +62,5 @@ export async function getUsageSnapshot(sql: Sql, options: SnapshotOptions): Prom
     options.config ?? defaultUsageConfig(),
   );
   const used = await usedInPeriod(sql, options.userId, options.metric, period.start);
-  return { used, periodStart: period.start, periodEnd: period.end, source: period.source };
-}
-
-export interface UsageSnapshots {
-  used: Record<string, number>;
-  periodStart: Date;
-  periodEnd: Date;
-  source: 'subscription' | 'free';
-}
-
-/** "Used so far" of several metrics in the current period (one statement for the sums). */
-export async function getUsageSnapshots(
-  sql: Sql,
-  options: { userId: string; metrics: readonly string[]; now?: Date; config?: UsageConfig },
-): Promise<UsageSnapshots> {
-  const now = options.now ?? new Date();
-  const period = await resolvePeriod(
-    sql,
-    options.userId,
-    now,
-    options.config ?? defaultUsageConfig(),
-  );
-  const used = await usedInPeriodByMetric(sql, options.userId, options.metrics, period.start);
   return { used, periodStart: period.start, periodEnd: period.end, source: period.source };
 }

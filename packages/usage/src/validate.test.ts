@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { metricsOfCatalogue, validateUsageRecords } from './validate.js';
+import { metricsOfPlans, validateUsageRecords } from './validate.js';
 
 const now = new Date('2026-03-10T12:00:00Z');
 const options = { metrics: ['compute_minutes', 'api_requests'], now, maxFutureSkewMs: 300_000 };
@@ -27,7 +27,7 @@ describe('validateUsageRecords', () => {
     ['no userId', { ...good, userId: undefined }, 'missing_user_id'],
     ['a numeric userId', { ...good, userId: 42 }, 'invalid_user_id'],
     ['a 256-character userId', { ...good, userId: 'u'.repeat(256) }, 'invalid_user_id'],
-    ['a metric not in the catalogue', { ...good, metric: 'gpu_hours' }, 'unknown_metric'],
+    ['a metric not in the plan list', { ...good, metric: 'gpu_hours' }, 'unknown_metric'],
     ['no metric', { ...good, metric: undefined }, 'unknown_metric'],
     ['quantity as a string "5"', { ...good, quantity: '5' }, 'invalid_quantity'],
     ['no quantity', { ...good, quantity: undefined }, 'invalid_quantity'],
@@ -99,9 +99,9 @@ describe('validateUsageRecords', () => {
     ]);
   });
 
-  it('derives metric names from every plan of the catalogue', () => {
+  it('derives metric names from every plan of the plan list', () => {
     expect(
-      metricsOfCatalogue({ plans: [{ limits: { b: 1, a: 2 } }, { limits: { a: 3, c: 4 } }] }),
+      metricsOfPlans({ plans: [{ limits: { b: 1, a: 2 } }, { limits: { a: 3, c: 4 } }] }),
     ).toEqual(['a', 'b', 'c']);
   });
 });

@@ -28,7 +28,7 @@ export interface ValidUsageRecord {
 }
 
 export interface ValidateOptions {
-  /** Known metric names (the keys of the plan catalogue's limits). */
+  /** Known metric names (the keys of the plan list's limits). */
   metrics: Iterable<string>;
   now: Date;
   /** How far `occurredAt` may lie ahead of `now`. */
@@ -141,9 +141,9 @@ export function validateUsageRecords(
   return { valid, rejected };
 }
 
-/** The metric names of a plan catalogue: every key of every plan's `limits`. */
-export function metricsOfCatalogue(catalogue: {
+/** The metric names of a plan list: every key of every plan's `limits`. */
+export function metricsOfPlans(planList: {
   plans: readonly { limits: Record<string, number> }[];
 }): string[] {
-  return [...new Set(catalogue.plans.flatMap((plan) => Object.keys(plan.limits)))].sort();
+  return [...new Set(planList.plans.flatMap((plan) => Object.keys(plan.limits)))].sort();
 }

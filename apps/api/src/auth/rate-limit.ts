@@ -1,5 +1,5 @@
 import type { Logger } from '@billing/logger';
-import { defineScript, type RedisClient, runScript } from '@billing/queue';
+import { defineScript, type RedisClient, runScript } from '@billing/redis';
 import { AppError } from '@billing/runtime';
 import type { RequestHandler } from 'express';
 import { Counter, type Registry } from 'prom-client';

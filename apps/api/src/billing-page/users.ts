@@ -1,4 +1,4 @@
-import type { Sql } from '@billing/db';
+import { LIVE_SUBSCRIPTION_STATUSES_SQL, type Sql } from '@billing/db';
 
 export interface KnownUser {
   userId: string;
@@ -35,7 +35,7 @@ export async function knownUsers(sql: Sql, limit = 200): Promise<KnownUser[]> {
       left join lateral (
         select status, plan_id from subscriptions
          where user_id = k.user_id
-         order by (status in ('active', 'trialing', 'past_due')) desc, created_at desc nulls last
+         order by (status in (${sql.unsafe(LIVE_SUBSCRIPTION_STATUSES_SQL)})) desc, created_at desc nulls last
          limit 1
       ) s on true
      order by k.last_seen desc nulls last, k.user_id`;

@@ -1,15 +1,14 @@
 import { CACHE_TTLS, fields, type TieredCache } from '@billing/cache';
 import type { Interval, PlanDefinition } from '@billing/config';
-import type { Sql } from '@billing/db';
+import { isLiveSubscriptionStatus, type Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import { AppError, ServiceUnavailableError } from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
 import { fieldError } from '../http/validation.js';
-import type { PlanDirectory } from './catalogue.js';
 import { stripeIdempotencyKey } from './idempotency.js';
+import type { PlanDirectory } from './plan-directory.js';
 import {
   type ItemRecord,
-  isLive,
   loadCustomerId,
   loadItems,
   loadSubscription,
@@ -80,7 +79,7 @@ const PENDING_MESSAGE =
 
 /**
  * The Stripe-backed actions: checkout, plan change, cancel/resume at period end, proration
- * preview. Inputs are validated against the catalogue before anything is sent to Stripe; each
+ * preview. Inputs are validated against the plan list before anything is sent to Stripe; each
  * call carries a deterministic idempotency key (see idempotency.ts); only the fields that
  * change are sent. Mutations read the subscription from Postgres, not the cache.
  */
@@ -98,7 +97,7 @@ export class BillingActions {
     const { directory } = this.deps;
     const plan = directory.plan(choice.planId);
     if (!plan) {
-      const known = directory.catalogue.plans.map((p) => p.id).join(', ');
+      const known = directory.planList.plans.map((p) => p.id).join(', ');
       throw fieldError(
         'planId',
         `unknown plan "${choice.planId}" (plans: ${known})`,
@@ -145,7 +144,7 @@ export class BillingActions {
     this.checkRedirectUrl('cancelUrl', input.cancelUrl);
     const stripe = this.requireStripe();
     const current = await loadSubscription(this.deps.sql, userId);
-    if (current && isLive(current.status)) {
+    if (current && isLiveSubscriptionStatus(current.status)) {
       throw conflict(
         'subscription_exists',
         `the user already has a ${current.status} subscription (${current.id}); use /api/billing/upgrade`,
@@ -240,7 +239,7 @@ export class BillingActions {
   ): Promise<PendingChange> {
     const stripe = this.requireStripe();
     const subscription = await loadSubscription(this.deps.sql, userId);
-    if (!subscription || !isLive(subscription.status)) {
+    if (!subscription || !isLiveSubscriptionStatus(subscription.status)) {
       throw conflict('no_subscription', 'the user has no active subscription');
     }
     if (subscription.cancelAtPeriodEnd === cancel) {
@@ -356,23 +355,23 @@ export class BillingActions {
     userId: string,
   ): Promise<{ subscription: SubscriptionRecord; item: ItemRecord }> {
     const subscription = await loadSubscription(this.deps.sql, userId);
-    if (!subscription || !isLive(subscription.status)) {
+    if (!subscription || !isLiveSubscriptionStatus(subscription.status)) {
       throw conflict(
         'no_subscription',
         'the user has no active subscription; use create-checkout-session',
       );
     }
     const items = await loadItems(this.deps.sql, subscription.id);
-    const inCatalogue: ItemRecord[] = [];
+    const listedItems: ItemRecord[] = [];
     for (const item of items) {
       if (await this.deps.directory.planForPrice(item.priceId, item.lookupKey))
-        inCatalogue.push(item);
+        listedItems.push(item);
     }
-    const item = inCatalogue[0] ?? (items.length === 1 ? items[0] : undefined);
+    const item = listedItems[0] ?? (items.length === 1 ? items[0] : undefined);
     if (!item) {
       throw conflict(
         'no_plan_item',
-        `subscription ${subscription.id} has no single item carrying a catalogue plan`,
+        `subscription ${subscription.id} has no single item carrying a listed plan`,
       );
     }
     return { subscription, item };

@@ -1,8 +1,4 @@
-import type { Sql } from '@billing/db';
-
-/** Statuses that grant the paid plan (keep in step with LIVE_SUBSCRIPTION_STATUSES in @billing/db). */
-export const LIVE_STATUSES = ['active', 'trialing', 'past_due'] as const;
-export const isLive = (status: string) => (LIVE_STATUSES as readonly string[]).includes(status);
+import { LIVE_SUBSCRIPTION_STATUSES_SQL, type Sql } from '@billing/db';
 
 /** The subscription row the API shows and caches (JSON-safe: times are ISO strings). */
 export interface SubscriptionRecord {
@@ -63,7 +59,7 @@ export async function loadSubscription(
               s.current_period_start, s.current_period_end, s.cancel_at_period_end, s.trial_end,
               s.created_at, s.last_event_id, 0 as rank
          from subscriptions s
-        where s.user_id = ${userId} and s.status in ('active', 'trialing', 'past_due')
+        where s.user_id = ${userId} and s.status in (${sql.unsafe(LIVE_SUBSCRIPTION_STATUSES_SQL)})
         order by s.created_at desc
         limit 1)
       union all

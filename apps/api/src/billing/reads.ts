@@ -1,10 +1,10 @@
 import { CACHE_TTLS, fields, type TieredCache } from '@billing/cache';
 import type { Interval, PlanDefinition } from '@billing/config';
-import type { Sql } from '@billing/db';
+import { isLiveSubscriptionStatus, type Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { UsageConfig, UsageSnapshot } from '@billing/usage';
-import type { PlanDirectory, ResolvedPlan, ResolvedRef } from './catalogue.js';
-import { isLive, loadSubscription, type SubscriptionRecord } from './queries.js';
+import type { PlanDirectory, ResolvedPlan, ResolvedRef } from './plan-directory.js';
+import { loadSubscription, type SubscriptionRecord } from './queries.js';
 
 export const DEFAULT_METRIC = 'compute_minutes';
 
@@ -22,7 +22,10 @@ export interface SubscriptionView {
   trialEnd: string | null;
 }
 
-/** `GET /api/billing/usage`. The first five fields are the issue's; the rest generalise them. */
+/**
+ * `GET /api/billing/usage`. The first five fields are the original compute-minutes contract
+ * that existing clients read; the rest say the same for any metric.
+ */
 export interface UsageView {
   currentPeriodMinutes: number;
   planLimit: number;
@@ -86,8 +89,8 @@ const priceView = (ref: ResolvedRef | undefined): PlanPriceView | null =>
 
 /**
  * The cached reads behind the billing routes. Subscription and usage figures are cached per
- * user (5 min / 2 min, invalidated by the webhook worker and usage writes); the catalogue for
- * an hour. Plan ids are resolved at answer time, so a catalogue change needs no user flush.
+ * user (5 min / 2 min, invalidated by the webhook worker and usage writes); the plan list for
+ * an hour. Plan ids are resolved at answer time, so a plan list change needs no user flush.
  */
 export class BillingReads {
   private readonly log: Logger;
@@ -125,19 +128,20 @@ export class BillingReads {
 
   /**
    * The plan whose limits apply: the live subscription's plan, else the free plan. A live
-   * subscription on a price the catalogue does not know gets the free plan's limits (logged):
+   * subscription on a price the plan list does not know gets the free plan's limits (logged):
    * add the price to PLANS_FILE.
    */
   async effectivePlan(userId: string): Promise<EffectivePlan> {
     const { directory } = this.deps;
     const record = await this.subscriptionRecord(userId);
-    if (!record || !isLive(record.status)) return { plan: directory.freePlan, subscription: null };
+    if (!record || !isLiveSubscriptionStatus(record.status))
+      return { plan: directory.freePlan, subscription: null };
     const match = await directory.planForPrice(record.priceId, record.priceLookupKey);
     const plan = match ? directory.plan(match.planId) : undefined;
     if (!plan) {
       this.log.warn(
         { subscriptionId: record.id, priceId: record.priceId },
-        'live subscription on a price outside the plan catalogue; applying free limits',
+        'live subscription on a price outside the plan list; applying free limits',
       );
       return { plan: directory.freePlan, subscription: record };
     }

@@ -31,8 +31,10 @@ export function jsonBody(limit: number): RequestHandler {
 }
 
 /**
- * Body-parser failures as 400s naming the body: malformed JSON, a body over the limit (the
- * issue asks for 400, not 413), an unsupported encoding or a truncated body.
+ * Body-parser failures as 400s naming the body: malformed JSON, a body over the limit (400
+ * `payload_too_large`, not 413: the API answers every bad request body with a 400 and a field
+ * error, as its README documents, so clients handle one shape), an unsupported encoding or a
+ * truncated body.
  */
 export function bodyErrors(limit: number): ErrorRequestHandler {
   return (error, _req, _res, next) => {

@@ -73,7 +73,7 @@ const isoTime = z.string().describe('ISO 8601 time');
 export const subscriptionView = z.object({
   id: z.string(),
   status: z.string().describe('active, trialing, past_due, canceled, incomplete, …'),
-  planId: z.string().nullable().describe('Catalogue plan of the price; null if not in PLANS_FILE'),
+  planId: z.string().nullable().describe('Listed plan of the price; null if not in PLANS_FILE'),
   priceId: z.string().nullable(),
   interval: z.string().nullable(),
   quantity: z.number().int(),

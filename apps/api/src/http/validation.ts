@@ -31,7 +31,7 @@ export function parseInput<S extends z.ZodType>(
   });
 }
 
-/** A 400 naming one field, for checks zod does not express (a plan not in the catalogue). */
+/** A 400 naming one field, for checks zod does not express (a plan not in the plan list). */
 export const fieldError = (
   field: string,
   message: string,

@@ -4,7 +4,7 @@ export interface LatencyTargets {
   byEndpoint: Readonly<Record<string, number>>;
 }
 
-/** Short names accepted in API_LATENCY_TARGETS for the endpoints the issue names. */
+/** Short names accepted in API_LATENCY_TARGETS for the hot endpoints that have targets. */
 export const TARGET_ALIASES: Readonly<Record<string, string>> = {
   subscription: 'GET /api/billing/subscription',
   usage: 'GET /api/billing/usage',

@@ -1,7 +1,7 @@
 import type { Database, Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { OpsCredentials } from '@billing/ops';
-import type { RedisClient } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import type { Queue } from 'bullmq';
 import express, { type Router } from 'express';
 import type { Registry } from 'prom-client';
@@ -32,12 +32,11 @@ export interface OpsDeps {
 }
 
 /**
- * The ops mount points. The app authenticates both and admits only the ops token or a
- * service credential (`requireOps`) before these routers run.
- *
- * - `/api/ops/*` (JSON): performance report, dead letters and replay, db report, sync cursors.
- * - `/ops/*` (human-facing): the queue dashboard is mounted by the app at `/ops/queues`
- *   ahead of this guard, since browsers log in to it with basic auth.
+ * The JSON ops routes under `/api/ops/*`: performance report, dead letters and replay, db
+ * report, sync cursors. The app authenticates the caller and admits only the ops token or a
+ * service credential (`requireOps`) before this router runs. The human-facing queue
+ * dashboard is mounted by the app at `/ops/queues` with its own guard, since browsers log in
+ * to it with basic auth.
  *
  * Every route added here must also be documented in ../openapi.ts (a test checks that).
  */
@@ -48,8 +47,4 @@ export function opsApiRouter(deps: OpsDeps): Router {
     router.use(opsRouter({ db: deps.db, sql: deps.sql, ...deps.deadLetters }));
   }
   return router;
-}
-
-export function opsUiRouter(_deps: OpsDeps): Router {
-  return express.Router();
 }

@@ -1,8 +1,8 @@
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { actingUserId } from '../auth/context.js';
 import type { BillingActions } from '../billing/actions.js';
-import type { PlanDirectory } from '../billing/catalogue.js';
 import { clientIdempotencyKey } from '../billing/idempotency.js';
+import type { PlanDirectory } from '../billing/plan-directory.js';
 import { type BillingReads, DEFAULT_METRIC, type UsageView } from '../billing/reads.js';
 import {
   checkoutBody,

@@ -1,6 +1,6 @@
 import type { Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
-import type { RedisClient } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import { BadRequestError, ServiceUnavailableError, UnauthorizedError } from '@billing/runtime';
 import {
   defaultUsageConfig,
@@ -21,7 +21,7 @@ export interface UsageRouterDeps {
   /** REDIS_PREFIX: the limit counters live under it. */
   prefix: string;
   logger: Logger;
-  /** Known metric names: the keys of the plan catalogue's limits. */
+  /** Known metric names: the keys of the plan list's limits. */
   metrics: string[];
   /** The user's plan and its included units per metric (a metric not listed is not included). */
   resolvePlanLimits(userId: string): Promise<{ planId: string; limits: Record<string, number> }>;

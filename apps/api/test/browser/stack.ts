@@ -8,7 +8,7 @@ import {
   DEFAULT_PLANS_FILE,
   DEV_WEBHOOK_SECRET,
   type Env,
-  loadPlanCatalogue,
+  loadPlanList,
   processEnv,
 } from '@billing/config';
 import { rootLogger } from '@billing/logger';
@@ -110,7 +110,7 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
     const simulator = await startSimulator({
       webhookUrl: `http://127.0.0.1:${ingressPort}/webhooks/stripe`,
       webhookSecret: DEV_WEBHOOK_SECRET,
-      catalogue: loadPlanCatalogue(DEFAULT_PLANS_FILE),
+      catalogue: loadPlanList(DEFAULT_PLANS_FILE),
       logger,
       webhooks: { backoffMs: () => 250, maxAttempts: 200 },
     });
@@ -162,7 +162,7 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
     stops.push(() => closeServer(server, 1_000));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-    // The catalogue's product/price webhooks have gone through (the worker synced them).
+    // The plan list's product/price webhooks have gone through (the worker synced them).
     await simulator.idle(30_000);
 
     return { api, url, simulator, close: stopAll };

@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
-import { addJob, closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
+import { addJob, createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { rollup } from '@billing/usage';
 import { workerUsageEnv } from '../env.js';
 

@@ -1,9 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { boolean, index, integer, jsonb, pgTable, text } from 'drizzle-orm/pg-core';
 import { stripeSyncColumns, timestamptz } from './columns.js';
-
-/** Statuses that grant access to the paid plan. */
-export const LIVE_SUBSCRIPTION_STATUSES = ['active', 'trialing', 'past_due'] as const;
+import { LIVE_SUBSCRIPTION_STATUSES_SQL } from './constants.js';
 
 export const subscriptions = pgTable(
   'subscriptions',
@@ -14,7 +12,7 @@ export const subscriptions = pgTable(
     /** Denormalised from the customer / metadata so the hot read needs no join. */
     userId: text('user_id'),
     status: text('status').notNull(),
-    /** Plan id from the catalogue at write time; the API re-resolves from the price. */
+    /** Plan id from the plan list at write time; the API re-resolves from the price. */
     planId: text('plan_id'),
     priceId: text('price_id'),
     interval: text('interval'),
@@ -39,7 +37,7 @@ export const subscriptions = pgTable(
     // GET /api/billing/subscription: the live subscription of a user, newest first
     index('subscriptions_active_by_user_idx')
       .on(t.userId, t.createdAt.desc())
-      .where(sql`${t.status} in ('active', 'trialing', 'past_due')`),
+      .where(sql`${t.status} in (${sql.raw(LIVE_SUBSCRIPTION_STATUSES_SQL)})`),
     // fallback read of a user's latest subscription whatever its status; user deletion
     index('subscriptions_user_id_idx').on(t.userId, t.createdAt.desc()),
     // customer.deleted and invoice handlers: the subscriptions of a customer

@@ -1,7 +1,7 @@
 import { globals, invalidateGlobals, invalidateUsers } from '@billing/cache';
 import type { Database, Sql } from '@billing/db';
 import { type Logger, moduleLogger } from '@billing/logger';
-import type { RedisClient } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import type { Stripe } from '@billing/stripe';
 import { backfillSource, classifyError, describeError, syncStripeObject } from '@billing/sync';
 import { eq } from 'drizzle-orm';

@@ -1,37 +1,22 @@
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-import {
-  ConfigError,
-  dbEnv,
-  type Env,
-  isProduction,
-  parseEnv,
-  redisEnv,
-  stripeEnvSchema,
-} from '@billing/config';
-import { createDb, type DbHandle } from '@billing/db';
-import {
-  addJob,
-  closeRedis,
-  createQueue,
-  createRedis,
-  QUEUES,
-  type RedisClient,
-  waitReady,
-} from '@billing/queue';
-import { createStripeClient, type Stripe } from '@billing/stripe';
-import type { Queue } from 'bullmq';
+import type { ParseArgsConfig } from 'node:util';
+import { ConfigError, type Env } from '@billing/config';
+import { addJob, QUEUES } from '@billing/queue';
 import { runBackfill } from '../backfill/backfill.js';
 import { listCursors } from '../backfill/cursor.js';
-import {
-  BACKFILL_RESOURCES,
-  type BackfillResource,
-  isBackfillResource,
-} from '../backfill/resources.js';
+import { BACKFILL_RESOURCES } from '../backfill/resources.js';
 import { dbReport, formatDbReport } from '../db-report.js';
 import { DeadLetterNotFoundError, listDeadLetters, replayDeadLetters } from '../dead-letters.js';
-import { backoffFromEnv, opsEnv } from '../env.js';
 import { fillGaps } from '../gaps.js';
-import type { BackoffOptions } from '../rate-limit.js';
+import {
+  type Args,
+  parseCommandArgs,
+  parseLimit,
+  parseResources,
+  parseTime,
+  str,
+  UsageError,
+} from './args.js';
+import { Resources } from './resources.js';
 
 /**
  * The ops CLIs. Each entry file (`dead-letters.ts`, `backfill.ts`, …) calls `runCli` with its
@@ -39,14 +24,6 @@ import type { BackoffOptions } from '../rate-limit.js';
  * 1 failed or incomplete (a backfill stopped by a 429 storm, a gap fill cut short),
  * 2 bad arguments or configuration.
  */
-export type Command =
-  | 'dead-letters'
-  | 'replay'
-  | 'backfill'
-  | 'fill-gaps'
-  | 'db-report'
-  | 'stripe-sync';
-
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
@@ -54,180 +31,24 @@ export interface CliIo {
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-class UsageError extends Error {}
-
-const USAGE: Record<Command, string> = {
-  'dead-letters': 'dead-letters [--type TYPE] [--from TIME] [--to TIME] [--limit N] [--json]',
-  replay: 'replay (--event EVENT_ID | --all | [--type TYPE] [--from TIME] [--to TIME]) [--json]',
-  backfill: `backfill [--resources ${BACKFILL_RESOURCES.join(',')}] [--account ACCT] [--restart] [--status] [--json]`,
-  'fill-gaps': 'fill-gaps [--since TIME] [--dry-run] [--json]',
-  'db-report': 'db-report [--limit N] [--json]',
-  'stripe-sync':
-    'stripe-sync [--resources LIST] [--fill-gaps]   (enqueues a run for the stripe-sync worker)',
-};
-
-const parseTime = (name: string, value: string | undefined): Date | undefined => {
-  if (value === undefined) return undefined;
-  const date = /^\d{1,12}$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
-  if (Number.isNaN(date.getTime()))
-    throw new UsageError(`--${name}: not a time (ISO 8601 or unix seconds): ${value}`);
-  return date;
-};
-
-const parseLimit = (value: string | undefined, max: number): number | undefined => {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max)
-    throw new UsageError(`--limit: a whole number from 1 to ${max}`);
-  return n;
-};
-
-const parseResources = (value: string | undefined): BackfillResource[] | undefined => {
-  if (value === undefined) return undefined;
-  const names = value
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
-  const bad = names.filter((name) => !isBackfillResource(name));
-  if (bad.length > 0 || names.length === 0) {
-    throw new UsageError(
-      `--resources: unknown ${bad.join(', ') || '(none given)'}; use ${BACKFILL_RESOURCES.join(',')}`,
-    );
-  }
-  return names as BackfillResource[];
-};
-
-/** Lazily opened connections, all closed at the end of a command. */
-class Resources {
-  private db?: DbHandle;
-  private redis?: RedisClient;
-  private queues: Queue[] = [];
-  constructor(private readonly env: Env) {}
-
-  database(): DbHandle {
-    this.db ??= createDb({ max: 4, applicationName: 'billing-ops-cli' }, dbEnv(this.env));
-    return this.db;
-  }
-
-  async queue(name: (typeof QUEUES)[keyof typeof QUEUES]): Promise<Queue> {
-    const { REDIS_URL, REDIS_PREFIX } = redisEnv(this.env);
-    if (!this.redis) {
-      this.redis = createRedis(REDIS_URL, { role: 'producer', connectionName: 'billing-ops-cli' });
-      await waitReady(this.redis);
-    }
-    const queue = createQueue(name, { connection: this.redis, prefix: REDIS_PREFIX });
-    this.queues.push(queue);
-    return queue;
-  }
-
-  /** Redis for cache invalidation; undefined (invalidation skipped, TTLs bound staleness) when it does not answer. */
-  async cache(): Promise<{ redis: RedisClient; prefix: string } | undefined> {
-    const { REDIS_URL, REDIS_PREFIX } = redisEnv(this.env);
-    if (!this.redis) {
-      const redis = createRedis(REDIS_URL, { role: 'producer', connectionName: 'billing-ops-cli' });
-      try {
-        await waitReady(redis);
-      } catch {
-        await closeRedis(redis);
-        return undefined;
-      }
-      this.redis = redis;
-    }
-    return { redis: this.redis, prefix: REDIS_PREFIX };
-  }
-
-  stripe(): Stripe {
-    const config = parseEnv(
-      stripeEnvSchema(isProduction(this.env)).pick({
-        STRIPE_SECRET_KEY: true,
-        STRIPE_API_BASE: true,
-      }),
-      this.env,
-      'stripe',
-    );
-    if (!config.STRIPE_SECRET_KEY) {
-      throw new ConfigError(
-        'invalid stripe configuration: STRIPE_SECRET_KEY is required for this command',
-        ['STRIPE_SECRET_KEY: required'],
-      );
-    }
-    return createStripeClient({
-      secretKey: config.STRIPE_SECRET_KEY,
-      apiBase: config.STRIPE_API_BASE,
-    });
-  }
-
-  backoff(): BackoffOptions {
-    return backoffFromEnv(opsEnv(this.env));
-  }
-
-  async close(): Promise<void> {
-    await Promise.allSettled(this.queues.map((queue) => queue.close()));
-    if (this.redis) await closeRedis(this.redis);
-    if (this.db) await this.db.close();
-  }
+/** One CLI command: its usage line, its flags, and what it does with them. */
+interface CommandSpec {
+  usage: string;
+  options: ParseArgsConfig['options'];
+  run(args: Args, resources: Resources, io: CliIo): Promise<number>;
 }
 
-export async function runCli(
-  command: Command,
-  argv: string[],
-  env: Env,
-  io: CliIo,
-): Promise<number> {
-  const resources = new Resources(env);
-  try {
-    return await dispatch(command, argv, resources, io);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`${error.message}\nusage: ${USAGE[command]}`);
-      return EXIT.usage;
-    }
-    if (error instanceof ConfigError) {
-      io.err(error.message);
-      return EXIT.usage;
-    }
-    if (error instanceof DeadLetterNotFoundError) {
-      io.err(error.message);
-      return EXIT.failed;
-    }
-    io.err(`${command} failed: ${(error as Error).message}`);
-    return EXIT.failed;
-  } finally {
-    await resources.close();
-  }
-}
-
-function parse(argv: string[], options: ParseArgsConfig['options']) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: false,
-    }).values as Record<string, string | boolean | undefined>;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-const str = (value: string | boolean | undefined) =>
-  typeof value === 'string' ? value : undefined;
-
-async function dispatch(
-  command: Command,
-  argv: string[],
-  r: Resources,
-  io: CliIo,
-): Promise<number> {
-  switch (command) {
-    case 'dead-letters': {
-      const a = parse(argv, {
-        type: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        limit: { type: 'string' },
-      });
-      if (a.help) return help(command, io);
+/** Every command, by name; adding one here is all a new command needs besides its entry file. */
+const COMMANDS = {
+  'dead-letters': {
+    usage: 'dead-letters [--type TYPE] [--from TIME] [--to TIME] [--limit N] [--json]',
+    options: {
+      type: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      limit: { type: 'string' },
+    },
+    async run(a, r, io) {
       const { db } = r.database();
       const list = await listDeadLetters(
         { db, queue: await r.queue(QUEUES.stripeEvents) },
@@ -250,17 +71,18 @@ async function dispatch(
         }
       }
       return EXIT.ok;
-    }
-
-    case 'replay': {
-      const a = parse(argv, {
-        event: { type: 'string' },
-        all: { type: 'boolean' },
-        type: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-      });
-      if (a.help) return help(command, io);
+    },
+  },
+  replay: {
+    usage: 'replay (--event EVENT_ID | --all | [--type TYPE] [--from TIME] [--to TIME]) [--json]',
+    options: {
+      event: { type: 'string' },
+      all: { type: 'boolean' },
+      type: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+    },
+    async run(a, r, io) {
       const filter = {
         type: str(a.type),
         from: parseTime('from', str(a.from)),
@@ -289,16 +111,17 @@ async function dispatch(
           );
       }
       return EXIT.ok;
-    }
-
-    case 'backfill': {
-      const a = parse(argv, {
-        resources: { type: 'string' },
-        account: { type: 'string' },
-        restart: { type: 'boolean' },
-        status: { type: 'boolean' },
-      });
-      if (a.help) return help(command, io);
+    },
+  },
+  backfill: {
+    usage: `backfill [--resources ${BACKFILL_RESOURCES.join(',')}] [--account ACCT] [--restart] [--status] [--json]`,
+    options: {
+      resources: { type: 'string' },
+      account: { type: 'string' },
+      restart: { type: 'boolean' },
+      status: { type: 'boolean' },
+    },
+    async run(a, r, io) {
       const handle = r.database();
       if (a.status) {
         const cursors = await listCursors(handle.db);
@@ -345,11 +168,12 @@ async function dispatch(
           io.err('backfill incomplete: run it again to resume from the cursor');
       }
       return report.status === 'complete' ? EXIT.ok : EXIT.failed;
-    }
-
-    case 'fill-gaps': {
-      const a = parse(argv, { since: { type: 'string' }, 'dry-run': { type: 'boolean' } });
-      if (a.help) return help(command, io);
+    },
+  },
+  'fill-gaps': {
+    usage: 'fill-gaps [--since TIME] [--dry-run] [--json]',
+    options: { since: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    async run(a, r, io) {
       const { db } = r.database();
       const report = await fillGaps(
         { db, stripe: r.stripe(), queue: await r.queue(QUEUES.stripeEvents) },
@@ -368,22 +192,25 @@ async function dispatch(
         if (report.error) io.err(`stopped early: ${report.error}`);
       }
       return report.status === 'complete' ? EXIT.ok : EXIT.failed;
-    }
-
-    case 'db-report': {
-      const a = parse(argv, { limit: { type: 'string' } });
-      if (a.help) return help(command, io);
+    },
+  },
+  'db-report': {
+    usage: 'db-report [--limit N] [--json]',
+    options: { limit: { type: 'string' } },
+    async run(a, r, io) {
       const report = await dbReport(r.database().sql, { limit: parseLimit(str(a.limit), 500) });
       io.out(a.json ? JSON.stringify(report, null, 2) : formatDbReport(report));
       return EXIT.ok;
-    }
-
-    case 'stripe-sync': {
-      const a = parse(argv, {
-        resources: { type: 'string' },
-        'fill-gaps': { type: 'boolean' },
-      });
-      if (a.help) return help(command, io);
+    },
+  },
+  'stripe-sync': {
+    usage:
+      'stripe-sync [--resources LIST] [--fill-gaps]   (enqueues a run for the stripe-sync worker)',
+    options: {
+      resources: { type: 'string' },
+      'fill-gaps': { type: 'boolean' },
+    },
+    async run(a, r, io) {
       const queue = await r.queue(QUEUES.stripeSync);
       const job = await addJob(queue, 'stripe.sync', {
         resources: parseResources(str(a.resources)) ?? [...BACKFILL_RESOURCES],
@@ -392,11 +219,45 @@ async function dispatch(
       });
       io.out(a.json ? JSON.stringify({ jobId: job.id }) : `enqueued stripe.sync job ${job.id}`);
       return EXIT.ok;
+    },
+  },
+} satisfies Record<string, CommandSpec>;
+
+export type Command = keyof typeof COMMANDS;
+
+export async function runCli(
+  command: Command,
+  argv: string[],
+  env: Env,
+  io: CliIo,
+): Promise<number> {
+  const resources = new Resources(env);
+  try {
+    const spec: CommandSpec = COMMANDS[command];
+    const args = parseCommandArgs(argv, spec.options);
+    if (args.help) return help(command, io);
+    return await spec.run(args, resources, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`${error.message}\nusage: ${COMMANDS[command].usage}`);
+      return EXIT.usage;
     }
+    if (error instanceof ConfigError) {
+      io.err(error.message);
+      return EXIT.usage;
+    }
+    if (error instanceof DeadLetterNotFoundError) {
+      io.err(error.message);
+      return EXIT.failed;
+    }
+    io.err(`${command} failed: ${(error as Error).message}`);
+    return EXIT.failed;
+  } finally {
+    await resources.close();
   }
 }
 
 function help(command: Command, io: CliIo): number {
-  io.out(`usage: ${USAGE[command]}`);
+  io.out(`usage: ${COMMANDS[command].usage}`);
   return EXIT.ok;
 }

@@ -45,8 +45,6 @@ const invoiceSchema = z.looseObject({
   livemode: z.boolean().optional(),
 });
 
-export const INVOICE_STATUSES = ['draft', 'open', 'paid', 'uncollectible', 'void'] as const;
-
 export interface NormalizedInvoice {
   id: string;
   customerId: string | null;

@@ -1,11 +1,11 @@
 import { rootLogger } from '@billing/logger';
-import { closeRedis, createRedis, waitReady } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
 import { useTestServices } from '@billing/testing';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTieredCache, type TieredCache } from './cache.js';
-import { invalidateGlobals, invalidateUsers } from './invalidate.js';
-import { fields, GEN_FIELD, globalKey, userKey } from './keys.js';
+import { createTieredCache, type TieredCache } from '../src/cache.js';
+import { invalidateGlobals, invalidateUsers } from '../src/invalidate.js';
+import { fields, GEN_FIELD, globalKey, userKey } from '../src/keys.js';
 
 const services = await useTestServices('cache');
 const prefix = services.redisPrefix;

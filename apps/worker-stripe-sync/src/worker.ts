@@ -1,6 +1,13 @@
 import type { Database, Sql } from '@billing/db';
 import { type Logger, moduleLogger } from '@billing/logger';
 import {
+  type BackfillReport,
+  type BackoffOptions,
+  fillGaps,
+  type GapFillReport,
+  runBackfill,
+} from '@billing/ops';
+import {
   bullOptions,
   createQueue,
   type JobHandlers,
@@ -8,13 +15,10 @@ import {
   jobCatalog,
   parsePayload,
   QUEUES,
-  type RedisClient,
 } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import type { Stripe } from '@billing/stripe';
 import { type Queue, Worker } from 'bullmq';
-import { type BackfillReport, runBackfill } from './backfill/backfill.js';
-import { fillGaps, type GapFillReport } from './gaps.js';
-import type { BackoffOptions } from './rate-limit.js';
 
 export interface StripeSyncDeps {
   db: Database;
@@ -141,7 +145,7 @@ export interface StripeSyncWorker {
 export async function startStripeSyncWorker(
   options: StripeSyncWorkerOptions,
 ): Promise<StripeSyncWorker | undefined> {
-  const log = options.logger ?? moduleLogger('ops.stripe-sync');
+  const log = options.logger ?? moduleLogger('worker-stripe-sync');
   const factory = { connection: options.connection, prefix: options.prefix };
   const queue = createQueue(QUEUES.stripeSync, factory);
   if (!options.cron) {

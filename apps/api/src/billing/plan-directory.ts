@@ -1,5 +1,5 @@
 import { CACHE_TTLS, globals, type TieredCache } from '@billing/cache';
-import { INTERVALS, type Interval, type PlanCatalogue, type PlanDefinition } from '@billing/config';
+import { INTERVALS, type Interval, type PlanDefinition, type PlanList } from '@billing/config';
 import { type Database, prices } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { Stripe } from '@billing/stripe';
@@ -32,7 +32,7 @@ export interface ResolvedPlan {
   prices: Partial<Record<Interval, ResolvedRef>>;
 }
 
-export interface ResolvedCatalogue {
+export interface ResolvedPlans {
   plans: ResolvedPlan[];
   /** False when some reference could not be resolved (kept in cache briefly, then retried). */
   complete: boolean;
@@ -47,7 +47,7 @@ const LOOKUP_BATCH = 10;
 const INCOMPLETE_TTL_MS = 60_000;
 
 export interface PlanDirectoryDeps {
-  catalogue: PlanCatalogue;
+  planList: PlanList;
   db: Database;
   cache: TieredCache;
   /** Undefined when no Stripe key is configured: references resolve from local rows only. */
@@ -56,12 +56,12 @@ export interface PlanDirectoryDeps {
 }
 
 /**
- * The plan catalogue (PLANS_FILE) with its price references resolved: from the synced
+ * The plan list (PLANS_FILE) with its price references resolved: from the synced
  * `prices` table first, then Stripe (`prices.list({ lookup_keys })`, `prices.retrieve`).
- * The resolved catalogue is cached for an hour (CACHE_TTLS.catalogue).
+ * The resolved plan list is cached for an hour (CACHE_TTLS.catalogue).
  */
 export class PlanDirectory {
-  readonly catalogue: PlanCatalogue;
+  readonly planList: PlanList;
   readonly freePlan: PlanDefinition;
   /** Every metric any plan limits; `?metric=` must name one of them. */
   readonly metrics: ReadonlySet<string>;
@@ -71,11 +71,11 @@ export class PlanDirectory {
   private readonly log: Logger;
 
   constructor(private readonly deps: PlanDirectoryDeps) {
-    this.catalogue = deps.catalogue;
+    this.planList = deps.planList;
     this.log = deps.logger.child({ module: 'plans' });
     const metrics = new Set<string>();
     let free: PlanDefinition | undefined;
-    for (const plan of deps.catalogue.plans) {
+    for (const plan of deps.planList.plans) {
       this.byId.set(plan.id, plan);
       for (const metric of Object.keys(plan.limits)) metrics.add(metric);
       const refs = INTERVALS.filter((interval) => plan.prices?.[interval]);
@@ -83,7 +83,7 @@ export class PlanDirectory {
       for (const interval of refs)
         this.byRef.set(plan.prices![interval]!, { planId: plan.id, interval });
     }
-    if (!free) throw new Error('the plan catalogue has no free plan');
+    if (!free) throw new Error('the plan list has no free plan');
     this.freePlan = free;
     this.metrics = metrics;
   }
@@ -97,9 +97,9 @@ export class PlanDirectory {
   }
 
   /**
-   * The catalogue plan a subscription's price belongs to: by price id or the price's lookup
-   * key against the references in PLANS_FILE, then against the resolved catalogue (a lookup
-   * key whose price row is not synced yet). Null when the price is not in the catalogue.
+   * The listed plan a subscription's price belongs to: by price id or the price's lookup
+   * key against the references in PLANS_FILE, then against the resolved plan list (a lookup
+   * key whose price row is not synced yet). Null when the price is not in the plan list.
    */
   async planForPrice(
     priceId: string | null,
@@ -123,13 +123,13 @@ export class PlanDirectory {
     return resolved.plans.find((plan) => plan.id === planId)?.prices[interval];
   }
 
-  resolved(): Promise<ResolvedCatalogue> {
+  resolved(): Promise<ResolvedPlans> {
     return this.deps.cache.global(globals.catalogue, CACHE_TTLS.catalogue, () => this.resolve(), {
       ttlFor: (value) => (value.complete ? CACHE_TTLS.catalogue : INCOMPLETE_TTL_MS),
     });
   }
 
-  private async resolve(): Promise<ResolvedCatalogue> {
+  private async resolve(): Promise<ResolvedPlans> {
     const refs = [...this.byRef.keys()];
     const found = new Map<string, PriceView>();
     if (refs.length > 0) {
@@ -166,7 +166,7 @@ export class PlanDirectory {
     if (missing.length > 0) {
       complete = await this.resolveFromStripe(missing, found);
     }
-    const plans = this.catalogue.plans.map((plan, index): ResolvedPlan => {
+    const plans = this.planList.plans.map((plan, index): ResolvedPlan => {
       const resolvedPrices: Partial<Record<Interval, ResolvedRef>> = {};
       for (const interval of INTERVALS) {
         const ref = plan.prices?.[interval];

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { useTestServices } from '@billing/testing';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { defineScript, runScript } from './scripts.js';
+import { defineScript, runScript } from '../src/scripts.js';
 
 const services = await useTestServices('scripts');
 const redis = new Redis(services.redisUrl);

@@ -8,13 +8,14 @@ import {
   opsCredentials,
   STATEMENTS_NOT_INSTALLED,
 } from '@billing/ops';
-import { addJob, closeRedis, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { addJob, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
 import { closeServer, errorHandler, notFoundHandler } from '@billing/runtime';
 import { useTestServices } from '@billing/testing';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueDashboard } from './queue-dashboard.js';
-import { opsRouter } from './router.js';
+import { queueDashboard } from '../src/ops/queue-dashboard.js';
+import { opsRouter } from '../src/ops/router.js';
 
 const services = await useTestServices('api-ops');
 const handle = createDb({ url: services.databaseUrl, max: 2 });

@@ -2,13 +2,13 @@ import type { Server } from 'node:http';
 import { fields, invalidateUsers, userKey } from '@billing/cache';
 import { createDb } from '@billing/db';
 import { rootLogger } from '@billing/logger';
-import { createRedis, waitReady } from '@billing/queue';
+import { createRedis, waitReady } from '@billing/redis';
 import { closeServer, errorHandler, listen } from '@billing/runtime';
 import { useTestServices } from '@billing/testing';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuthContext } from '../auth/context.js';
-import { usageRouter } from './usage.js';
+import type { AuthContext } from '../src/auth/context.js';
+import { usageRouter } from '../src/routes/usage.js';
 
 const services = await useTestServices('api-usage');
 const { sql, close } = createDb({ url: services.databaseUrl, max: 12 });

@@ -1,13 +1,11 @@
 import { createDb, customers } from '@billing/db';
-import { addJob, closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { opsEnv } from '@billing/ops';
+import { addJob, createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
 import { type FakeStripe, startFakeStripe } from '@billing/stripe-fake';
-import { useTestServices } from '@billing/testing';
-import { Registry } from 'prom-client';
+import { eventually, useTestServices } from '@billing/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { opsEnv } from '../src/env.js';
-import { dbPoolMetrics, queueMetrics } from '../src/metrics.js';
-import { STRIPE_SYNC_SCHEDULER_ID, startStripeSyncWorker } from '../src/stripe-sync.js';
-import { eventually } from './support.js';
+import { STRIPE_SYNC_SCHEDULER_ID, startStripeSyncWorker } from '../src/worker.js';
 
 const services = await useTestServices('ops-sync');
 const handle = createDb({ url: services.databaseUrl, max: 4, applicationName: 'ops-sync-test' });
@@ -68,8 +66,7 @@ describe('scheduled stripe sync', () => {
             throw new Error(`sync failed: ${(await queue.getJob(job.id!))?.failedReason}`);
           return state === 'completed' ? queue.getJob(job.id!) : undefined;
         },
-        45_000,
-        'the sync job',
+        { timeoutMs: 45_000, what: 'the sync job' },
       );
       expect(done?.returnvalue).toEqual({
         resources: [{ resource: 'customers', processed: 12, applied: 12, drifted: 12, errors: 0 }],
@@ -104,62 +101,12 @@ describe('scheduled stripe sync', () => {
           // The first attempt failed; BullMQ has scheduled the retry (delayed).
           return current?.failedReason || undefined;
         },
-        45_000,
-        'the failed attempt',
+        { timeoutMs: 45_000, what: 'the failed attempt' },
       );
       expect(reason).toMatch(/stripe sync incomplete: products incomplete at start/);
     } finally {
       await running?.close();
       await queue.close();
-    }
-  });
-});
-
-describe('queue and pool metrics', () => {
-  it('reports waiting, active, delayed and failed jobs per queue on scrape, and pool use', async () => {
-    const metricsPrefix = `${services.redisPrefix}-m`;
-    const events = createQueue(QUEUES.stripeEvents, {
-      connection: producer,
-      prefix: metricsPrefix,
-    });
-    const rollup = createQueue(QUEUES.usageRollup, { connection: producer, prefix: metricsPrefix });
-    try {
-      const registry = new Registry();
-      queueMetrics(registry, [events, rollup]);
-      dbPoolMetrics(registry, { sql: handle.sql, max: 4, applicationName: 'ops-sync-test' });
-      for (let i = 0; i < 3; i++) {
-        await addJob(events, 'stripe.event', {
-          eventId: `evt_m_${i}`,
-          type: 'customer.created',
-          raw: '{}',
-          receivedAt: Date.now(),
-          secretIndex: 0,
-        });
-      }
-      await addJob(rollup, 'usage.rollup', { trigger: 'manual' }, { delay: 60_000 });
-
-      const text = await registry.metrics();
-      expect(text).toContain('billing_queue_jobs{queue="stripe-events",state="waiting"} 3');
-      expect(text).toContain('billing_queue_jobs{queue="stripe-events",state="failed"} 0');
-      expect(text).toContain('billing_queue_jobs{queue="usage-rollup",state="delayed"} 1');
-      expect(text).toContain('billing_queue_jobs{queue="usage-rollup",state="active"} 0');
-      expect(text).toContain('billing_db_pool_max 4');
-      expect(text).toMatch(/billing_db_pool_connections\{state="open"\} [1-4]\n/);
-
-      await addJob(events, 'stripe.event', {
-        eventId: 'evt_m_3',
-        type: 'customer.created',
-        raw: '{}',
-        receivedAt: Date.now(),
-        secretIndex: 0,
-      });
-      expect(await registry.metrics()).toContain(
-        'billing_queue_jobs{queue="stripe-events",state="waiting"} 4',
-      );
-    } finally {
-      await events.obliterate({ force: true });
-      await rollup.obliterate({ force: true });
-      await Promise.all([events.close(), rollup.close()]);
     }
   });
 });

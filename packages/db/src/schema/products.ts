@@ -42,7 +42,7 @@ export const prices = pgTable(
 export type Price = typeof prices.$inferSelect;
 
 /**
- * The app's plan catalogue, loaded from PLANS_FILE at start-up. A price reference is a
+ * The app's plan list, loaded from PLANS_FILE at start-up. A price reference is a
  * Stripe price id (`price_…`) or a lookup key. The plan without prices is the free plan.
  */
 export const plans = pgTable('plans', {

@@ -1,48 +1,7 @@
-import type { Sql } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
-import type { Queue } from 'bullmq';
-import { Counter, Gauge, type Registry } from 'prom-client';
-
-/** The job states reported per queue. */
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
-
-/**
- * Registers `billing_queue_jobs{queue,state}`: the number of jobs per queue in each of
- * waiting/active/delayed/failed, read with one `getJobCounts` per queue on every scrape (so
- * the numbers are as fresh as the scrape, and nothing polls Redis between scrapes).
- * A queue whose Redis does not answer keeps its last values and counts a scrape error,
- * rather than failing the whole /metrics response.
- */
-export function queueMetrics(registry: Registry, queues: Queue[]): void {
-  const log = moduleLogger('ops.metrics');
-  const errors = new Counter({
-    name: 'billing_queue_metrics_errors_total',
-    help: 'Scrapes that could not read the job counts of a queue',
-    labelNames: ['queue'],
-    registers: [registry],
-  });
-  new Gauge({
-    name: 'billing_queue_jobs',
-    help: 'Jobs per queue and state (waiting, active, delayed, failed), read on scrape',
-    labelNames: ['queue', 'state'],
-    registers: [registry],
-    async collect() {
-      await Promise.all(
-        queues.map(async (queue) => {
-          try {
-            const counts = await withTimeout(queue.getJobCounts(...QUEUE_STATES), 2_000);
-            for (const state of QUEUE_STATES) {
-              this.set({ queue: queue.name, state }, counts[state] ?? 0);
-            }
-          } catch (error) {
-            errors.inc({ queue: queue.name });
-            log.warn({ err: error, queue: queue.name }, 'queue job counts unavailable');
-          }
-        }),
-      );
-    },
-  });
-}
+import { TimeoutError, withTimeout } from '@billing/runtime/timeout';
+import { Gauge, type Registry } from 'prom-client';
+import type { Sql } from './client.js';
 
 export interface DbPoolMetricsOptions {
   sql: Sql;
@@ -61,7 +20,7 @@ export interface DbPoolMetricsOptions {
  * connection is free within a second the pool is saturated: busy is reported as max.
  */
 export function dbPoolMetrics(registry: Registry, options: DbPoolMetricsOptions): void {
-  const log = moduleLogger('ops.metrics');
+  const log = moduleLogger('db.metrics');
   new Gauge({
     name: 'billing_db_pool_max',
     help: 'Connections the Postgres pool may open (DB_POOL_MAX)',
@@ -100,16 +59,4 @@ export function dbPoolMetrics(registry: Registry, options: DbPoolMetricsOptions)
       }
     },
   });
-}
-
-class TimeoutError extends Error {}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RedisClient } from './redis.js';
+import type { RedisClient } from './client.js';
 
 /** A Lua script and its SHA1, computed once when the module loads. */
 export interface LuaScript {

@@ -1,0 +1,118 @@
+import { loadOrExit } from '@billing/config';
+import { createDb } from '@billing/db';
+import { dbPoolMetrics } from '@billing/db/metrics';
+import { rootLogger } from '@billing/logger';
+import { backoffFromEnv } from '@billing/ops';
+import { createQueue, QUEUES } from '@billing/queue';
+import { queueMetrics } from '@billing/queue/metrics';
+import { closeRedis, createRedis } from '@billing/redis';
+import {
+  closeServer,
+  createLifecycle,
+  createRegistry,
+  serveHealth,
+  shutdownEnv,
+} from '@billing/runtime';
+import { createStripeClient } from '@billing/stripe';
+import { workerStripeSyncEnv } from './env.js';
+import { startStripeSyncWorker } from './worker.js';
+
+const env = loadOrExit(() => workerStripeSyncEnv());
+const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
+const logger = rootLogger().child({ app: 'worker-stripe-sync' });
+const registry = createRegistry('worker-stripe-sync');
+
+// One run at a time (concurrency 1): the backfill's pages and writes need a few connections.
+const DB_POOL_CAP = 5;
+const db = createDb({
+  url: env.DATABASE_URL,
+  max: Math.min(env.DB_POOL_MAX, DB_POOL_CAP),
+  applicationName: 'worker-stripe-sync',
+});
+const connection = createRedis(env.REDIS_URL, {
+  role: 'worker',
+  connectionName: 'worker-stripe-sync',
+});
+// Cache invalidation after a backfill writes billing state: fails fast, TTLs bound staleness.
+const commands = createRedis(env.REDIS_URL, {
+  role: 'cache',
+  connectionName: 'worker-stripe-sync-commands',
+});
+connection.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+commands.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+
+// Off unless STRIPE_SYNC_CRON is set; it needs a Stripe key to read from.
+const stripeSync = env.STRIPE_SECRET_KEY
+  ? await startStripeSyncWorker({
+      connection,
+      prefix: env.REDIS_PREFIX,
+      db: db.db,
+      sql: db.sql,
+      stripe: createStripeClient({
+        secretKey: env.STRIPE_SECRET_KEY,
+        apiBase: env.STRIPE_API_BASE,
+      }),
+      cron: env.ops.STRIPE_SYNC_CRON,
+      fillGaps: env.ops.STRIPE_SYNC_FILL_GAPS,
+      cache: { redis: commands, prefix: env.REDIS_PREFIX },
+      backoff: backoffFromEnv(env.ops),
+      logger,
+    })
+  : undefined;
+if (!env.STRIPE_SECRET_KEY && env.ops.STRIPE_SYNC_CRON) {
+  logger.warn('STRIPE_SYNC_CRON is set but STRIPE_SECRET_KEY is not: the Stripe sync stays off');
+}
+
+// Depth of the queue this process serves, and its Postgres pool use.
+const depthQueue = createQueue(QUEUES.stripeSync, { connection, prefix: env.REDIS_PREFIX });
+queueMetrics(registry, [depthQueue]);
+dbPoolMetrics(registry, {
+  sql: db.sql,
+  max: Math.min(env.DB_POOL_MAX, DB_POOL_CAP),
+  applicationName: 'worker-stripe-sync',
+});
+
+let lifecycle: ReturnType<typeof createLifecycle> | undefined;
+const server = await serveHealth({
+  port: env.WORKER_STRIPE_SYNC_PORT,
+  logger,
+  registry,
+  isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
+  ready: async () => {
+    await db.sql`select 1`;
+    await commands.ping();
+    if (stripeSync && !stripeSync.worker.isRunning()) throw new Error('worker not running');
+  },
+});
+
+// SIGTERM: let the running sync finish its page (a cut-short run is retried and resumes from
+// the sync cursors), close the queues, then Redis and Postgres; the HTTP server last so
+// /readyz reports the shutdown meanwhile. Past SHUTDOWN_TIMEOUT_MS the sockets are dropped
+// and the process exits 1.
+const disconnectRedis = () => {
+  connection.disconnect();
+  commands.disconnect();
+};
+lifecycle = createLifecycle(
+  logger,
+  [
+    { name: 'stripe sync', run: async () => stripeSync?.close(), force: disconnectRedis },
+    { name: 'queues', run: () => depthQueue.close() },
+    {
+      name: 'redis',
+      run: () => Promise.all([closeRedis(connection), closeRedis(commands)]),
+      force: disconnectRedis,
+    },
+    { name: 'postgres', run: () => db.close() },
+    { name: 'http', run: () => closeServer(server), force: () => server.closeAllConnections() },
+  ],
+  { timeoutMs: SHUTDOWN_TIMEOUT_MS },
+);
+logger.info(
+  {
+    port: env.WORKER_STRIPE_SYNC_PORT,
+    cron: env.ops.STRIPE_SYNC_CRON,
+    shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+  },
+  'worker-stripe-sync started',
+);
