@@ -1,7 +1,7 @@
+import { LIVE_SUBSCRIPTION_STATUSES_SQL } from '@billing/db/constants';
 import { useTestServices } from '@billing/testing';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LIVE_SUBSCRIPTION_STATUSES_SQL } from '../src/schema/constants.js';
 
 // The hot queries must use the indexes declared for them. The tables are seeded with
 // enough rows (and ANALYZEd) that the planner would rather scan an index than the heap.

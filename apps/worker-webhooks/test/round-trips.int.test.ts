@@ -10,7 +10,6 @@ import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { createDb, type DbHandle, seedPlans, webhookEvents } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import { closeRedis, createRedis } from '@billing/redis';
-import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   invoiceObject,

@@ -1,7 +1,6 @@
 import { createDb, customers, syncCursors, webhookEvents } from '@billing/db';
 import { createQueue, QUEUES } from '@billing/queue';
 import { closeRedis, createRedis, waitReady } from '@billing/redis';
-import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   type FakeStripe,
