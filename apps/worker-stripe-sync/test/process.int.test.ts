@@ -1,7 +1,7 @@
 import { QUEUES } from '@billing/queue';
 import { closeRedis, createRedis, waitReady } from '@billing/redis';
-import { freePort, startApp, useTestServices } from '@billing/testing';
 import { startFakeStripe } from '@billing/stripe-fake';
+import { freePort, startApp, useTestServices } from '@billing/testing';
 import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STRIPE_SYNC_SCHEDULER_ID } from '../src/worker.js';
