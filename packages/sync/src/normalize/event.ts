@@ -42,6 +42,8 @@ export interface StripeEventEnvelope {
   object: Record<string, unknown> | undefined;
   /** The id of the object the event is about, when it has one. */
   objectId: string | null;
+  /** `data.previous_attributes` of a snapshot `*.updated` event: decides same-second ties. */
+  previousAttributes: Record<string, unknown> | null;
   /** The whole parsed body, as stored in `webhook_events.payload` for replays. */
   json: unknown;
 }
@@ -78,6 +80,7 @@ export function parseStripeEvent(raw: string): StripeEventEnvelope {
       livemode: e.livemode,
       object: undefined,
       objectId: e.related_object?.id ?? null,
+      previousAttributes: null,
       json,
     };
   }
@@ -100,6 +103,7 @@ export function parseStripeEvent(raw: string): StripeEventEnvelope {
     livemode: e.livemode,
     object,
     objectId,
+    previousAttributes: e.data.previous_attributes ?? null,
     json,
   };
 }
