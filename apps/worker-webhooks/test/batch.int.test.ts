@@ -9,7 +9,6 @@ import { useTestServices } from '@billing/testing';
 import { customerObject, stripeEvent, subscriptionObject } from '@billing/testing/stripe';
 import type { Queue, Worker } from 'bullmq';
 import { eq, inArray } from 'drizzle-orm';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBatch, type ProcessDeps } from '../src/apply-batch.js';
 import { startWebhookWorker } from '../src/worker.js';
