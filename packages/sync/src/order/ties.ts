@@ -105,7 +105,8 @@ function monotonic(type: string | null, object: Record<string, unknown>): number
   return [];
 }
 
-function compareMonotonic(a: TieCandidate, b: TieCandidate): number {
+/** >0 when a's monotonic fields are further along than b's, <0 the other way, 0 when equal. */
+export function compareMonotonic(a: TieCandidate, b: TieCandidate): number {
   const ma = monotonic(a.type, a.object);
   const mb = monotonic(b.type, b.object);
   for (let i = 0; i < Math.min(ma.length, mb.length); i++) {
@@ -114,8 +115,23 @@ function compareMonotonic(a: TieCandidate, b: TieCandidate): number {
   return 0;
 }
 
+/** True when `next` may directly follow `previous`: its previous values are `previous`'s. */
+export function mayFollow(next: TieCandidate, previous: TieCandidate): boolean {
+  return compareMonotonic(next, previous) >= 0 && previousHoldsIn(next.previous, previous.object);
+}
+
+/**
+ * A recurring price is also delivered as a legacy plan (`plan.*`, same id, same second). The
+ * price rendering carries more (the lookup key), so it is the one to keep.
+ */
+function richerRendering(a: TieCandidate, b: TieCandidate): boolean {
+  return a.object.object === 'price' && b.object.object === 'plan';
+}
+
 /** True when content says `a` happened after `b`. */
 export function laterByContent(a: TieCandidate, b: TieCandidate): boolean {
+  if (richerRendering(a, b)) return true;
+  if (richerRendering(b, a)) return false;
   const byFields = compareMonotonic(a, b);
   if (byFields !== 0) return byFields > 0;
   return previousHoldsIn(a.previous, b.object) && !previousHoldsIn(b.previous, a.object);

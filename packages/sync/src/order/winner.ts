@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { laterByContent, type TieCandidate } from './ties.js';
+import { laterByContent, mayFollow, type TieCandidate } from './ties.js';
 
 /**
  * How the last write among same-second, same-rank events was chosen:
@@ -25,6 +25,33 @@ const fingerprint = (candidate: TieCandidate) =>
   createHash('sha256').update(canonical(candidate.object)).digest('hex');
 
 /**
+ * The events that can come last in an order of all candidates where each event's previous
+ * values are the object of the one before it (the chain Stripe's changes form). A toggle
+ * (on, then off) fits both ways round; active → past_due → active within one second fits
+ * only one way, although no pair of those three decides on its own. Undefined when no such
+ * order exists (events without previous_attributes) or there are too many to try.
+ */
+function chainEnds<T extends TieCandidate>(candidates: readonly T[]): Set<T> | undefined {
+  if (candidates.length > 6) return undefined;
+  const ends = new Set<T>();
+  const walk = (last: T | undefined, left: readonly T[]) => {
+    if (left.length === 0) {
+      if (last) ends.add(last);
+      return;
+    }
+    for (const next of left) {
+      if (last && !mayFollow(next, last)) continue;
+      walk(
+        next,
+        left.filter((c) => c !== next),
+      );
+    }
+  };
+  walk(undefined, candidates);
+  return ends.size > 0 ? ends : undefined;
+}
+
+/**
  * The event whose object the row must end with, among events with the same ordering key.
  * The candidates content does not place before another are the latest; if that is one event,
  * content decided. Otherwise (a toggle within the second, or payloads without
@@ -36,17 +63,24 @@ export function latestOf<T extends TieCandidate>(
 ): { winner: T; decision: TieDecision | 'single' } {
   const unique = [...new Map(candidates.map((c) => [c.eventId, c])).values()];
   if (unique.length === 1) return { winner: unique[0]!, decision: 'single' };
-  const latest = unique.filter((x) => !unique.some((y) => y !== x && laterByContent(y, x)));
+  const ends = chainEnds(unique);
+  if (ends?.size === 1) return { winner: [...ends][0]!, decision: 'content' };
+  const among = ends ? [...ends] : unique;
+  const latest = among.filter((x) => !among.some((y) => y !== x && laterByContent(y, x)));
   if (latest.length === 1) return { winner: latest[0]!, decision: 'content' };
-  const pool = latest.length > 0 ? latest : unique;
+  const pool = latest.length > 0 ? latest : among;
   let best = pool[0]!;
   let bestPrint = fingerprint(best);
+  let identical = true;
   for (const candidate of pool.slice(1)) {
     const print = fingerprint(candidate);
+    if (print !== bestPrint) identical = false;
     if (print > bestPrint || (print === bestPrint && candidate.eventId > best.eventId)) {
       best = candidate;
       bestPrint = print;
     }
   }
-  return { winner: best, decision: 'undecidable' };
+  // Events carrying the same object (invoice.paid and invoice.payment_succeeded) need no
+  // decision: whichever is written, the row is the same.
+  return { winner: best, decision: identical ? 'content' : 'undecidable' };
 }
