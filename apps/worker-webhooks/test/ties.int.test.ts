@@ -185,7 +185,7 @@ async function deliver(
     i += size;
   }
   const lanes: SnapshotEvent[][][] = [[], []];
-  batches.forEach((b, i) => lanes[i % 2]!.push(b));
+  for (const [i, b] of batches.entries()) lanes[i % 2]!.push(b);
   await Promise.all(
     lanes.map(async (lane, w) => {
       for (const b of lane) {
