@@ -115,9 +115,18 @@ export function compareMonotonic(a: TieCandidate, b: TieCandidate): number {
   return 0;
 }
 
-/** True when `next` may directly follow `previous`: its previous values are `previous`'s. */
+/**
+ * True when `next` may directly follow `previous`: its previous values are `previous`'s, and
+ * the fields `previous` changed that `next` did not change still hold `previous`'s values.
+ */
 export function mayFollow(next: TieCandidate, previous: TieCandidate): boolean {
-  return compareMonotonic(next, previous) >= 0 && previousHoldsIn(next.previous, previous.object);
+  if (compareMonotonic(next, previous) < 0) return false;
+  if (!previousHoldsIn(next.previous, previous.object)) return false;
+  for (const key of Object.keys(previous.previous ?? {})) {
+    if (next.previous && key in next.previous) continue;
+    if (!deepEqual(next.object[key], previous.object[key])) return false;
+  }
+  return true;
 }
 
 /**
