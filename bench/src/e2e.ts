@@ -38,10 +38,11 @@ import {
 import { saveResult } from './results.js';
 
 const SECRET = 'whsec_bench_e2e_51c2';
-const CONCURRENCY = 8;
 
 async function main(): Promise<void> {
   const env = benchEnv();
+  // Group commit wants many active jobs; the no-op baseline gets the same concurrency.
+  const CONCURRENCY = env.BENCH_WORKER_CONCURRENCY;
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-e2e-'));
   const prefix = `{bench-${runId(6)}}`;
   const databaseUrl = await freshDatabase(env.DATABASE_URL, env.BENCH_DATABASE);

@@ -3,10 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { workerEnv } from './env.js';
 
 describe('workerEnv', () => {
-  it('defaults to port 3002, concurrency 8, no re-fetch and tie re-fetch on', () => {
+  it('defaults to port 3002, 256 active jobs in batches of 100 / 5 ms, two in flight, no re-fetch and tie re-fetch on', () => {
     const env = workerEnv({});
     expect(env.WORKER_WEBHOOKS_PORT).toBe(3002);
-    expect(env.WEBHOOK_CONCURRENCY).toBe(8);
+    expect(env.WEBHOOK_CONCURRENCY).toBe(256);
+    expect(env.WEBHOOK_BATCH_SIZE).toBe(100);
+    expect(env.WEBHOOK_BATCH_WINDOW_MS).toBe(5);
+    expect(env.WEBHOOK_BATCHES_IN_FLIGHT).toBe(2);
     expect([...env.STRIPE_REFETCH_OBJECTS]).toEqual([]);
     expect(env.WEBHOOK_REFETCH_ON_TIE).toBe(true);
   });
@@ -25,6 +28,14 @@ describe('workerEnv', () => {
 
   it('rejects a zero concurrency (tried: WEBHOOK_CONCURRENCY=0)', () => {
     expect(() => workerEnv({ WEBHOOK_CONCURRENCY: '0' })).toThrow(/WEBHOOK_CONCURRENCY/);
+  });
+
+  it('rejects a batch size or window that is not a positive integer (tried: 0 and "fast")', () => {
+    expect(() => workerEnv({ WEBHOOK_BATCH_SIZE: '0' })).toThrow(/WEBHOOK_BATCH_SIZE/);
+    expect(() => workerEnv({ WEBHOOK_BATCH_WINDOW_MS: 'fast' })).toThrow(/WEBHOOK_BATCH_WINDOW_MS/);
+    expect(() => workerEnv({ WEBHOOK_BATCHES_IN_FLIGHT: '-1' })).toThrow(
+      /WEBHOOK_BATCHES_IN_FLIGHT/,
+    );
   });
 
   it('requires a Stripe key in production', () => {

@@ -24,8 +24,14 @@ export const workerEnvSchema = (production: boolean) =>
     )
     .extend({
       WORKER_WEBHOOKS_PORT: port(3002),
-      /** Events processed in parallel by this process. */
-      WEBHOOK_CONCURRENCY: positiveInt(8),
+      /** Jobs active at once in this process; they wait cheaply for their batch. */
+      WEBHOOK_CONCURRENCY: positiveInt(256),
+      /** Group commit: a batch is applied when it holds this many events… */
+      WEBHOOK_BATCH_SIZE: positiveInt(100),
+      /** …or this many ms after its first event (a lone event waits at most this long). */
+      WEBHOOK_BATCH_WINDOW_MS: positiveInt(5),
+      /** Batch transactions running at once (each holds one Postgres connection). */
+      WEBHOOK_BATCHES_IN_FLIGHT: positiveInt(2),
       /** Object families always re-read from Stripe, e.g. `subscription,invoice`. Off by default. */
       STRIPE_REFETCH_OBJECTS: refetchObjectsSchema,
       /** Resolve a same-second, same-rank tie by re-reading the object (needs STRIPE_SECRET_KEY). */

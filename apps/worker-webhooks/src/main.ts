@@ -24,11 +24,12 @@ const env = loadOrExit(() => workerEnv());
 const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
 const logger = moduleLogger('worker-webhooks');
 
-// Every in-flight event holds one connection for its transaction, plus one for recording a
-// failed attempt outside it.
+// Every batch in flight holds one connection for its transaction; a few more record failed
+// attempts outside it.
+const poolMax = Math.max(env.DB_POOL_MAX, env.WEBHOOK_BATCHES_IN_FLIGHT + 2);
 const db = createDb({
   url: env.DATABASE_URL,
-  max: Math.max(env.DB_POOL_MAX, env.WEBHOOK_CONCURRENCY + 2),
+  max: poolMax,
   applicationName: 'worker-webhooks',
   // Set on every connection, so an event's transaction need not send set_config each time.
   lockTimeoutMs: env.WEBHOOK_LOCK_TIMEOUT_MS,
@@ -64,7 +65,7 @@ const depthQueue = createQueue(QUEUES.stripeEvents, { connection, prefix: env.RE
 queueMetrics(registry, [depthQueue]);
 dbPoolMetrics(registry, {
   sql: db.sql,
-  max: Math.max(env.DB_POOL_MAX, env.WEBHOOK_CONCURRENCY + 2),
+  max: poolMax,
   applicationName: 'worker-webhooks',
 });
 
@@ -74,6 +75,9 @@ const worker = startWebhookWorker({
   redisPrefix: env.REDIS_PREFIX,
   connection,
   concurrency: env.WEBHOOK_CONCURRENCY,
+  batchSize: env.WEBHOOK_BATCH_SIZE,
+  batchWindowMs: env.WEBHOOK_BATCH_WINDOW_MS,
+  batchesInFlight: env.WEBHOOK_BATCHES_IN_FLIGHT,
   logger,
   refetcher: stripe ? createStripeRefetcher(stripe) : undefined,
   refetchAlways: env.STRIPE_REFETCH_OBJECTS,
@@ -129,6 +133,11 @@ logger.info(
   {
     port: env.WORKER_WEBHOOKS_PORT,
     concurrency: env.WEBHOOK_CONCURRENCY,
+    batch: {
+      size: env.WEBHOOK_BATCH_SIZE,
+      windowMs: env.WEBHOOK_BATCH_WINDOW_MS,
+      inFlight: env.WEBHOOK_BATCHES_IN_FLIGHT,
+    },
     refetch: [...env.STRIPE_REFETCH_OBJECTS],
     stripe: stripe !== undefined,
     shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,

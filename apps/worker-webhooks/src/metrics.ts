@@ -8,7 +8,10 @@ export interface WorkerMetrics {
   failed: Counter<'type' | 'reason'>;
   /** Transient failures that will be retried with backoff. */
   retried: Counter<'type'>;
-  /** Stale events (a newer write was stored) and same-second ties resolved by re-fetch. */
+  /**
+   * Out-of-order handling: `stale` (a newer write was stored), `superseded_in_batch` (a later
+   * event of the same batch won), `tie_content` / `tie_refetched` / `tie_undecidable`.
+   */
   ordering: Counter<'type' | 'result'>;
   /** Wall time of one event, parse to commit and invalidation. */
   duration: Histogram<'type'>;
@@ -16,6 +19,12 @@ export interface WorkerMetrics {
   lag: Histogram<'type'>;
   /** Post-commit cache invalidations that could not reach Redis (entries then expire by TTL). */
   invalidationFailures: Counter;
+  /** Events per committed batch transaction. */
+  batchSize: Histogram;
+  /** Batches that failed and were split to isolate the failing event. */
+  batchSplits: Counter;
+  /** Same-second ties by how they were decided: content, refetched, undecidable. */
+  ties: Counter<'decision'>;
 }
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
@@ -62,6 +71,23 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
     invalidationFailures: new Counter({
       name: 'webhook_cache_invalidation_failures_total',
       help: 'Post-commit cache invalidations that failed',
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'webhook_batch_size',
+      help: 'Events per committed batch transaction',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 200, 500],
+      registers,
+    }),
+    batchSplits: new Counter({
+      name: 'webhook_batch_splits_total',
+      help: 'Batches split after a failure to isolate the failing event',
+      registers,
+    }),
+    ties: new Counter({
+      name: 'webhook_same_second_ties_total',
+      help: 'Same-second ties between events about one object, by how they were decided (content, refetched, undecidable)',
+      labelNames: ['decision'],
       registers,
     }),
   };

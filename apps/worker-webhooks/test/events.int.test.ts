@@ -299,7 +299,8 @@ describe('customer.subscription.*', () => {
     expect(await eventRow(older.id)).toMatchObject({ status: 'processed', attempts: 1 });
   });
 
-  it('does not lose the later of two events in the same second (no Stripe client: last arrival wins)', async () => {
+  it('ends a same-second pair that content cannot order in the same state whichever arrives last (no Stripe client)', async () => {
+    // Was "last arrival wins"; now the same set of events ends in one state in every order.
     const sub = subscriptionObject({ created: T0 });
     const first = stripeEvent({
       type: 'customer.subscription.updated',
@@ -311,11 +312,49 @@ describe('customer.subscription.*', () => {
       object: { ...sub, cancel_at_period_end: true },
       created: T0 + 5,
     });
+    const forget = async () => {
+      await h.db.db.delete(subscriptions).where(eq(subscriptions.id, sub.id));
+      await h.db.db.delete(webhookEvents).where(eq(webhookEvents.objectId, sub.id));
+    };
     await apply(first);
-    expect((await apply(second)).result?.outcome).toBe('applied');
+    const later = await apply(second);
+    // Neither event is lost: the second is recorded as a tie decided without content.
+    expect(later.status).toBe('processed');
+    expect(later.result?.tie).toBe('undecidable');
+    const oneOrder = await subscriptionRow(sub.id);
+    await forget();
+    await apply(second);
+    await apply(first);
+    const otherOrder = await subscriptionRow(sub.id);
+    expect(otherOrder).toMatchObject({
+      cancelAtPeriodEnd: oneOrder?.cancelAtPeriodEnd,
+      lastEventId: oneOrder?.lastEventId,
+    });
+  });
+
+  it('decides a same-second pair from previous_attributes, in both orders, without Stripe', async () => {
+    const sub = subscriptionObject({ created: T0 });
+    // Stripe's order: cancel turned on (earlier), then the quantity changed (later).
+    const earlier = stripeEvent({
+      type: 'customer.subscription.updated',
+      object: { ...sub, cancel_at_period_end: true },
+      previousAttributes: { cancel_at_period_end: false },
+      created: T0 + 6,
+    });
+    const laterObject = structuredClone({ ...sub, cancel_at_period_end: true });
+    laterObject.items.data[0]!.quantity = 3;
+    const later = stripeEvent({
+      type: 'customer.subscription.updated',
+      object: laterObject,
+      previousAttributes: { items: structuredClone(sub.items) },
+      created: T0 + 6,
+    });
+    await apply(later);
+    expect((await apply(earlier)).result).toMatchObject({ outcome: 'stale', tie: 'content' });
     expect(await subscriptionRow(sub.id)).toMatchObject({
+      quantity: 3,
       cancelAtPeriodEnd: true,
-      lastEventId: second.id,
+      lastEventId: later.id,
     });
   });
 

@@ -26,6 +26,10 @@ export const benchEnvSchema = dbEnvSchema.pick({ DATABASE_URL: true }).extend({
   BENCH_SECONDS: positiveInt(8),
   /** Concurrent connections of the HTTP load generator. */
   BENCH_CONNECTIONS: positiveInt(32),
+  /** Backlog of the drain benchmark (at least 100,000 for the reported figures; 20,000 for a quick run). */
+  BENCH_DRAIN_EVENTS: positiveInt(100_000),
+  /** WEBHOOK_CONCURRENCY of the worker (and the no-op baseline) in benchmarks 2 and drain. */
+  BENCH_WORKER_CONCURRENCY: positiveInt(256),
   /** Jobs of the long memory run (benchmark 5); a million, enough to show a leak of bytes per job. */
   BENCH_MEMORY_JOBS: positiveInt(1_000_000),
   /** Ledger rows of the roll-up benchmark; five million, a busy night's worth. */

@@ -46,14 +46,22 @@ export interface SyncContext {
   lockedCustomerId?: string;
 }
 
+/**
+ * How a same-second tie (same created, same rank, another event) was settled: from the
+ * events' content, by Stripe's current copy, or deterministically when neither could decide.
+ */
+export type TieOutcome = 'content' | 'refetched' | 'undecidable';
+
 export interface SyncResult {
   /** `applied`: the row changed; `stale`: a newer write was already stored; `ignored`: nothing to write. */
   outcome: 'applied' | 'stale' | 'ignored';
   objectId: string | null;
   /** App users whose billing state this write changed: invalidate their cache after commit. */
   userIds: string[];
-  /** Set when an exact (created, rank) tie with another event was resolved by re-reading Stripe. */
-  tie?: 'refetched';
+  /** Set when this write met an exact (created, rank) tie with another event. */
+  tie?: TieOutcome;
+  /** A later write about the same object in the same batch won: this one was not written. */
+  superseded?: boolean;
   /** True when the object was read from Stripe instead of taken from the payload. */
   refetched?: boolean;
 }

@@ -24,6 +24,41 @@ export class TransientSyncError extends Error {
   }
 }
 
+/**
+ * A Postgres driver error raised by a batch statement, with its SQLSTATE as `code` and the
+ * driver error as `cause`, and without the statement's parameters (payloads) in the message.
+ */
+export class DatabaseError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code: string | undefined, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseError';
+    this.code = code;
+  }
+
+  static wrap(error: unknown): unknown {
+    if (!(error instanceof Error) || error instanceof DatabaseError) return error;
+    const code = (error as { code?: unknown }).code;
+    return new DatabaseError(error.message, typeof code === 'string' ? code : undefined, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * True for errors that mean the database (or the network to it) is unreachable, not that one
+ * statement or row is wrong: a whole batch fails with them instead of being split.
+ */
+export function isUnavailable(error: unknown): boolean {
+  for (let e = error as MaybeCoded | undefined, depth = 0; e && depth < 4; depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (TRANSIENT_NODE_CODES.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))
+      return true;
+    e = e.cause as MaybeCoded | undefined;
+  }
+  return false;
+}
+
 export type ErrorKind = 'transient' | 'permanent';
 
 /**

@@ -1,11 +1,15 @@
 import type { SyncContext, SyncResult, WriteSource } from './context.js';
 import { PermanentSyncError } from './errors.js';
-import { syncPrice, syncProduct } from './write/catalog.js';
-import { syncCustomer } from './write/customers.js';
-import { syncEntitlementSummary } from './write/entitlements.js';
-import { syncInvoice, syncInvoicePayment } from './write/invoices.js';
-import { syncSubscriptionSchedule } from './write/schedules.js';
-import { syncSubscription } from './write/subscriptions.js';
+import {
+  syncCustomer,
+  syncEntitlementSummary,
+  syncInvoice,
+  syncInvoicePayment,
+  syncPrice,
+  syncProduct,
+  syncSubscription,
+  syncSubscriptionSchedule,
+} from './write/single.js';
 
 /**
  * Writes any supported Stripe object by its `object` field: the entry point for a backfill

@@ -1,4 +1,3 @@
-import { customerIdOf, syncCheckoutSession } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /**
@@ -7,8 +6,6 @@ import type { EventHandler } from './types.js';
  */
 const checkoutCompleted: EventHandler = {
   family: 'checkout_session',
-  customerToLock: customerIdOf,
-  apply: (ctx, object, source) => syncCheckoutSession(ctx, object, source),
 };
 
 export const checkoutSessionHandlers = {

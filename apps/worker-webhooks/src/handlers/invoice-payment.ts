@@ -1,10 +1,8 @@
-import { syncInvoicePayment } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /** `invoice_payment.*` (API 2025-03-31.basil and later): one payment of an invoice. */
 const invoicePayment: EventHandler = {
   family: 'invoice_payment',
-  apply: (ctx, object, source) => syncInvoicePayment(ctx, object, source),
 };
 
 export const invoicePaymentHandlers = {

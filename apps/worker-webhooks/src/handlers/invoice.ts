@@ -1,4 +1,3 @@
-import { customerIdOf, syncInvoice } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /**
@@ -7,8 +6,6 @@ import type { EventHandler } from './types.js';
  */
 const invoice: EventHandler = {
   family: 'invoice',
-  customerToLock: customerIdOf,
-  apply: (ctx, object, source) => syncInvoice(ctx, object, source),
 };
 
 export const invoiceHandlers = {

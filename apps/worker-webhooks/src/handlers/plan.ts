@@ -1,4 +1,3 @@
-import { syncPrice } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /**
@@ -7,7 +6,6 @@ import type { EventHandler } from './types.js';
  */
 const plan: EventHandler = {
   family: 'plan',
-  apply: (ctx, object, source) => syncPrice(ctx, object, source, { legacyPlan: true }),
 };
 
 export const planHandlers = {

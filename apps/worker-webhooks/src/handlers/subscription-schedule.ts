@@ -1,11 +1,8 @@
-import { customerIdOf, syncSubscriptionSchedule } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /** `subscription_schedule.*`: the schedule and its phases (upcoming plan changes). */
 const schedule: EventHandler = {
   family: 'subscription_schedule',
-  customerToLock: customerIdOf,
-  apply: (ctx, object, source) => syncSubscriptionSchedule(ctx, object, source),
 };
 
 export const subscriptionScheduleHandlers = {

@@ -1,4 +1,3 @@
-import { customerIdOf, syncSubscription } from '@billing/sync';
 import type { EventHandler } from './types.js';
 
 /**
@@ -8,8 +7,6 @@ import type { EventHandler } from './types.js';
  */
 const subscription: EventHandler = {
   family: 'subscription',
-  customerToLock: customerIdOf,
-  apply: (ctx, object, source) => syncSubscription(ctx, object, source),
 };
 
 export const subscriptionHandlers = {

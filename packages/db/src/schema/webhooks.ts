@@ -50,6 +50,10 @@ export const webhookEvents = pgTable(
     uniqueIndex('webhook_events_event_id_key').on(t.eventId),
     // ops: recent events by status (dead letters, processing lag), newest processed first
     index('webhook_events_status_processed_at_idx').on(t.status, t.processedAt.desc()),
+    // same-second tie: the processed events about one object in one second (sync batch writer)
+    index('webhook_events_object_created_idx')
+      .on(t.objectId, t.created)
+      .where(sql`${t.objectId} is not null`),
     // dead-letter filters by type and time range
     index('webhook_events_failed_type_created_idx')
       .on(t.type, t.created)

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { amount, expandableId, metadata, nullableString, unixTime } from './common.js';
 
-const productSchema = z.looseObject({
+const productSchema = z.object({
   id: z.string().min(1),
   object: z.literal('product').optional(),
   name: z.string().nullish(),
@@ -42,7 +42,7 @@ export function normalizeProduct(
   };
 }
 
-const priceSchema = z.looseObject({
+const priceSchema = z.object({
   id: z.string().min(1),
   object: z.literal('price').optional(),
   product: expandableId.nullish(),
@@ -52,7 +52,7 @@ const priceSchema = z.looseObject({
   unit_amount: amount,
   type: z.string().min(1),
   recurring: z
-    .looseObject({ interval: z.string(), interval_count: z.number().int().nullish() })
+    .object({ interval: z.string(), interval_count: z.number().int().nullish() })
     .nullish(),
   lookup_key: nullableString,
   nickname: nullableString,
@@ -103,7 +103,7 @@ export function normalizePrice(raw: unknown, options: { deleted?: boolean } = {}
   };
 }
 
-const planSchema = z.looseObject({
+const planSchema = z.object({
   id: z.string().min(1),
   object: z.literal('plan').optional(),
   product: expandableId.nullish(),

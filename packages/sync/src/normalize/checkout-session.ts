@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { expandableId, metadata, nullableString, userIdFromMetadata } from './common.js';
 
-const sessionSchema = z.looseObject({
+const sessionSchema = z.object({
   id: z.string().min(1),
   object: z.literal('checkout.session').optional(),
   customer: expandableId.nullish(),

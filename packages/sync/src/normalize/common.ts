@@ -1,9 +1,11 @@
 import { z } from 'zod';
 
 /**
- * Schemas for the fields the sync reads, and only those. Every object schema is loose
- * (zod 4's `looseObject`, the old `.passthrough()`): Stripe adds fields in every API version
- * and we must not reject a payload for carrying more than we know.
+ * Schemas for the fields the sync reads, and only those. Object schemas are zod 4's
+ * `z.object`, which ignores unknown keys (Stripe adds fields in every API version, and a
+ * payload is never rejected for carrying more than we know) without copying them into its
+ * output, as `looseObject` would: that copy of every 3–4 KB payload was a visible share of
+ * the worker's CPU.
  */
 
 /** Unix seconds → Date; null and absent stay null. */
@@ -14,7 +16,7 @@ export const unixTime = z
 
 /** An expandable reference: `"cus_123"` or the expanded object `{ id: "cus_123", … }`. */
 export const expandableId = z
-  .union([z.string().min(1), z.looseObject({ id: z.string().min(1) })])
+  .union([z.string().min(1), z.object({ id: z.string().min(1) })])
   .transform((value) => (typeof value === 'string' ? value : value.id));
 
 /** Metadata: string values only (Stripe's rule); anything else is dropped rather than failing the event. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { metadata, nullableString, unixTime, userIdFromMetadata } from './common.js';
 
-const customerSchema = z.looseObject({
+const customerSchema = z.object({
   id: z.string().min(1),
   object: z.literal('customer').optional(),
   email: nullableString,

@@ -1,15 +1,15 @@
 import { z } from 'zod';
 import { expandableId } from './common.js';
 
-const activeEntitlement = z.looseObject({
+const activeEntitlement = z.object({
   lookup_key: z.string().nullish(),
-  feature: z.union([z.string(), z.looseObject({ lookup_key: z.string().nullish() })]).nullish(),
+  feature: z.union([z.string(), z.object({ lookup_key: z.string().nullish() })]).nullish(),
 });
 
-const summarySchema = z.looseObject({
+const summarySchema = z.object({
   object: z.literal('entitlements.active_entitlement_summary').optional(),
   customer: expandableId,
-  entitlements: z.looseObject({
+  entitlements: z.object({
     data: z.array(activeEntitlement),
     has_more: z.boolean().optional(),
   }),

@@ -1,8 +1,17 @@
 import { z } from 'zod';
 import { PermanentSyncError } from '../errors.js';
 
+/**
+ * A JSON object, checked without copying its keys: `data.object` is the largest part of a
+ * payload and the normalisers read it again field by field.
+ */
+const plainObject = z.custom<Record<string, unknown>>(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  { message: 'Expected an object' },
+);
+
 /** A snapshot event (`object: "event"`): the object as it was when the event happened. */
-const snapshotEventSchema = z.looseObject({
+const snapshotEventSchema = z.object({
   id: z.string().min(1),
   object: z.literal('event'),
   type: z.string().min(1),
@@ -11,14 +20,14 @@ const snapshotEventSchema = z.looseObject({
   /** The connected account the event belongs to (Connect); absent for the platform. */
   account: z.string().nullish(),
   livemode: z.boolean().default(false),
-  data: z.looseObject({
-    object: z.record(z.string(), z.unknown()),
-    previous_attributes: z.record(z.string(), z.unknown()).nullish(),
+  data: z.object({
+    object: plainObject,
+    previous_attributes: plainObject.nullish(),
   }),
 });
 
 /** A thin event (`object: "v2.core.event"`): ids only, the receiver fetches what it needs. */
-const thinEventSchema = z.looseObject({
+const thinEventSchema = z.object({
   id: z.string().min(1),
   object: z.literal('v2.core.event'),
   type: z.string().min(1),
@@ -27,7 +36,7 @@ const thinEventSchema = z.looseObject({
   livemode: z.boolean().default(false),
   /** v2 names the connected account `context`. */
   context: z.string().nullish(),
-  related_object: z.looseObject({ id: z.string().min(1), type: z.string().nullish() }).nullish(),
+  related_object: z.object({ id: z.string().min(1), type: z.string().nullish() }).nullish(),
 });
 
 export interface StripeEventEnvelope {
@@ -42,6 +51,8 @@ export interface StripeEventEnvelope {
   object: Record<string, unknown> | undefined;
   /** The id of the object the event is about, when it has one. */
   objectId: string | null;
+  /** `data.previous_attributes` of a snapshot `*.updated` event: decides same-second ties. */
+  previousAttributes: Record<string, unknown> | null;
   /** The whole parsed body, as stored in `webhook_events.payload` for replays. */
   json: unknown;
 }
@@ -78,6 +89,7 @@ export function parseStripeEvent(raw: string): StripeEventEnvelope {
       livemode: e.livemode,
       object: undefined,
       objectId: e.related_object?.id ?? null,
+      previousAttributes: null,
       json,
     };
   }
@@ -100,6 +112,7 @@ export function parseStripeEvent(raw: string): StripeEventEnvelope {
     livemode: e.livemode,
     object,
     objectId,
+    previousAttributes: e.data.previous_attributes ?? null,
     json,
   };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { amount, expandableId, unixTime } from './common.js';
 
-const invoicePaymentSchema = z.looseObject({
+const invoicePaymentSchema = z.object({
   id: z.string().min(1),
   object: z.literal('invoice_payment').optional(),
   invoice: expandableId,
@@ -10,8 +10,8 @@ const invoicePaymentSchema = z.looseObject({
   amount_paid: amount,
   amount_requested: amount,
   is_default: z.boolean().nullish(),
-  payment: z.looseObject({ payment_intent: expandableId.nullish() }).nullish(),
-  status_transitions: z.looseObject({ paid_at: unixTime }).nullish(),
+  payment: z.object({ payment_intent: expandableId.nullish() }).nullish(),
+  status_transitions: z.object({ paid_at: unixTime }).nullish(),
   created: unixTime,
   livemode: z.boolean().optional(),
 });

@@ -9,10 +9,10 @@ import {
 } from './common.js';
 
 const subscriptionDetails = z
-  .looseObject({ subscription: expandableId.nullish(), metadata: metadata })
+  .object({ subscription: expandableId.nullish(), metadata: metadata })
   .nullish();
 
-const invoiceSchema = z.looseObject({
+const invoiceSchema = z.object({
   id: z.string().min(1),
   object: z.literal('invoice').optional(),
   customer: expandableId.nullish(),
@@ -30,7 +30,7 @@ const invoiceSchema = z.looseObject({
   next_payment_attempt: unixTime,
   /** Removed in 2025-03-31.basil; older payloads still carry it. */
   paid: z.boolean().nullish(),
-  status_transitions: z.looseObject({ paid_at: unixTime }).nullish(),
+  status_transitions: z.object({ paid_at: unixTime }).nullish(),
   period_start: unixTime,
   period_end: unixTime,
   /** Before basil: the subscription id (or expanded object) directly on the invoice. */
@@ -38,8 +38,8 @@ const invoiceSchema = z.looseObject({
   /** Before basil, subscription metadata was copied to `subscription_details`. */
   subscription_details: subscriptionDetails,
   /** Basil and later: `parent.subscription_details.subscription`. */
-  parent: z.looseObject({ subscription_details: subscriptionDetails }).nullish(),
-  last_finalization_error: z.looseObject({ message: nullableString }).nullish(),
+  parent: z.object({ subscription_details: subscriptionDetails }).nullish(),
+  last_finalization_error: z.object({ message: nullableString }).nullish(),
   metadata,
   created: unixTime,
   livemode: z.boolean().optional(),

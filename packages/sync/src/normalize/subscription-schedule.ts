@@ -1,20 +1,20 @@
 import { z } from 'zod';
 import { expandableId, metadata, unixTime } from './common.js';
 
-const phaseItem = z.looseObject({
+const phaseItem = z.object({
   price: expandableId.nullish(),
   plan: expandableId.nullish(),
   quantity: z.number().int().nullish(),
 });
 
-const phase = z.looseObject({
+const phase = z.object({
   start_date: z.number().nullish(),
   end_date: z.number().nullish(),
   trial_end: z.number().nullish(),
   items: z.array(phaseItem).nullish(),
 });
 
-const scheduleSchema = z.looseObject({
+const scheduleSchema = z.object({
   id: z.string().min(1),
   object: z.literal('subscription_schedule').optional(),
   customer: expandableId.nullish(),

@@ -8,10 +8,10 @@ const priceSchema = z.union([
     .min(1)
     .transform((id) => ({ id, lookupKey: null, interval: null })),
   z
-    .looseObject({
+    .object({
       id: z.string().min(1),
       lookup_key: nullableString,
-      recurring: z.looseObject({ interval: z.string() }).nullish(),
+      recurring: z.object({ interval: z.string() }).nullish(),
     })
     .transform((price) => ({
       id: price.id,
@@ -22,11 +22,11 @@ const priceSchema = z.union([
 
 /** The legacy `plan` (pre-prices API) on items and, in very old versions, on the subscription itself. */
 const planSchema = z
-  .looseObject({ id: z.string().min(1), interval: nullableString })
+  .object({ id: z.string().min(1), interval: nullableString })
   .nullish()
   .transform((plan) => (plan ? { id: plan.id, interval: plan.interval } : null));
 
-const itemSchema = z.looseObject({
+const itemSchema = z.object({
   id: z.string().min(1),
   price: priceSchema.nullish(),
   plan: planSchema,
@@ -49,13 +49,13 @@ export const SUBSCRIPTION_STATUSES = [
   'paused',
 ] as const;
 
-const subscriptionSchema = z.looseObject({
+const subscriptionSchema = z.object({
   id: z.string().min(1),
   object: z.literal('subscription').optional(),
   customer: expandableId,
   status: z.string().min(1),
   items: z
-    .looseObject({ data: z.array(itemSchema), has_more: z.boolean().optional() })
+    .object({ data: z.array(itemSchema), has_more: z.boolean().optional() })
     .nullish()
     .transform((list) => list ?? { data: [], has_more: false }),
   /** Before 2025-03-31.basil the billing period lives on the subscription. */

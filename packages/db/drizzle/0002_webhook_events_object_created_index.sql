@@ -1,0 +1,1 @@
+CREATE INDEX "webhook_events_object_created_idx" ON "webhook_events" USING btree ("object_id","created") WHERE "webhook_events"."object_id" is not null;
