@@ -13,12 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createQueue, jobCatalog, QUEUES } from '@billing/queue';
-import {
-  invoiceObject,
-  priceObject,
-  stripeEvent,
-  subscriptionObject,
-} from '@billing/testing/stripe';
+import { invoiceObject, priceObject, stripeEvent, subscriptionObject } from '@billing/stripe-fake';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import {

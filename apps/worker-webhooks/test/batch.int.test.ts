@@ -6,8 +6,8 @@ import { createDb, type DbHandle, subscriptions, webhookEvents } from '@billing/
 import { moduleLogger } from '@billing/logger';
 import { createQueue, QUEUES } from '@billing/queue';
 import { closeRedis, createRedis } from '@billing/redis';
+import { customerObject, stripeEvent, subscriptionObject } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { customerObject, stripeEvent, subscriptionObject } from '@billing/testing/stripe';
 import type { Queue, Worker } from 'bullmq';
 import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -25,14 +25,14 @@ import {
   subscriptions,
   webhookEvents,
 } from '@billing/db';
-import { createStripeRefetcher } from '@billing/sync';
-import { useTestServices } from '@billing/testing';
 import {
   type FakeStripe,
   FakeStripeState,
   type SnapshotEvent,
   startFakeStripe,
-} from '@billing/testing/stripe';
+} from '@billing/stripe-fake';
+import { createStripeRefetcher } from '@billing/sync';
+import { useTestServices } from '@billing/testing';
 import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBatch, type ProcessDeps } from '../src/apply-batch.js';
