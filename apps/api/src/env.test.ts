@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from './env.js';
 
@@ -53,4 +56,24 @@ describe('API configuration', () => {
   it('names API_PORT when it is not a port', () => {
     expect(() => loadApiConfig({ API_PORT: 'http' })).toThrow(/API_PORT/);
   });
+});
+
+describe('api main.ts in production', () => {
+  it('exits 1 with BILLING_SERVICE_TOKEN=aaaaaaaaaaaaaaaaaaaaaaaa, naming it, before touching Postgres', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'),
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'production',
+        BILLING_SERVICE_TOKEN: 'a'.repeat(24),
+        STRIPE_SECRET_KEY: 'sk_live_123',
+        // Unreachable on purpose: a start that got past config would fail differently.
+        DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/BILLING_SERVICE_TOKEN: is too predictable/);
+  }, 60_000);
 });

@@ -7,6 +7,7 @@ import {
   port,
   positiveInt,
   processEnv,
+  productionSecret,
   redisEnv,
   serviceTokenEnv,
   stripeEnvSchema,
@@ -14,11 +15,8 @@ import {
 import { z } from 'zod';
 import { DEFAULT_TARGETS, type LatencyTargets, parseTargets } from './monitoring/targets.js';
 
-const optionalSecret = (production: boolean) =>
-  z
-    .string()
-    .min(production ? 24 : 8, `must be at least ${production ? 24 : 8} characters`)
-    .optional();
+const optionalSecret = (name: string, production: boolean) =>
+  productionSecret(name, production).optional();
 
 const originList = z
   .string()
@@ -45,7 +43,7 @@ export const apiEnvSchema = (production: boolean) =>
   z.object({
     API_PORT: port(3001),
     /** The ops surfaces (/ops, /api/ops) also accept this token. Unset: service token only. */
-    OPS_TOKEN: optionalSecret(production),
+    OPS_TOKEN: optionalSecret('OPS_TOKEN', production),
     /** Largest JSON body accepted. */
     API_BODY_LIMIT_BYTES: positiveInt(100 * 1024),
     /** Fixed-window rate limit per credential. */
