@@ -4,7 +4,13 @@ import type { Database, Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { OpsCredentials } from '@billing/ops';
 import type { RedisClient } from '@billing/queue';
-import { errorHandler, healthRouter, notFoundHandler } from '@billing/runtime';
+import {
+  declaredLengthLimit,
+  errorHandler,
+  internalApp,
+  notFoundHandler,
+  publicHealthRouter,
+} from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
 import { getUsageSnapshot, type UsageConfig } from '@billing/usage';
 import type { Queue } from 'bullmq';
@@ -89,6 +95,8 @@ export interface RouteInfo {
 
 export interface ApiApp {
   app: express.Express;
+  /** The internal port's app (API_METRICS_PORT): /metrics and /readyz with its reason. */
+  internal: express.Express;
   /** Start its timer after listening; `stop()` (flushes) on shutdown. */
   recorder: RequestRecorder;
   directory: PlanDirectory;
@@ -98,6 +106,8 @@ export interface ApiApp {
   routes(): RouteInfo[];
 }
 
+/** 1,000 records of a few hundred bytes each. */
+const DEFAULT_USAGE_BODY_LIMIT = 1024 * 1024;
 const DEFAULT_RATE_LIMIT = { windowMs: 60_000, user: 600, service: 60_000, ops: 600 };
 
 /**
@@ -150,32 +160,36 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   app.set('etag', false);
   app.set('query parser', 'simple');
 
+  // Ready when Postgres answers. Redis is not required: reads degrade to Postgres.
+  const ready = async () => {
+    const timeoutMs = config.readyTimeoutMs ?? 1_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        deps.sql`select 1`,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      throw new Error(`postgres unreachable: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const internal = internalApp({ registry, isShuttingDown: deps.isShuttingDown, ready });
+
   app.use(timeRequests(recorder));
+  // Public probes only (bare 200/503, no /metrics): the detail is on `internal`.
+  app.use(publicHealthRouter({ isShuttingDown: deps.isShuttingDown, ready }));
+  // A declared body larger than any route accepts is refused before a byte is read.
   app.use(
-    healthRouter({
-      registry,
-      isShuttingDown: deps.isShuttingDown,
-      // Ready when Postgres answers. Redis is not required: reads degrade to Postgres.
-      ready: async () => {
-        const timeoutMs = config.readyTimeoutMs ?? 1_000;
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          await Promise.race([
-            deps.sql`select 1`,
-            new Promise((_, reject) => {
-              timer = setTimeout(
-                () => reject(new Error(`no answer within ${timeoutMs} ms`)),
-                timeoutMs,
-              );
-            }),
-          ]);
-        } catch (error) {
-          throw new Error(`postgres unreachable: ${(error as Error).message}`);
-        } finally {
-          clearTimeout(timer);
-        }
-      },
-    }),
+    declaredLengthLimit(
+      Math.max(bodyLimit, config.usageBodyLimitBytes ?? DEFAULT_USAGE_BODY_LIMIT),
+    ),
   );
 
   const openapi = buildOpenApi();
@@ -248,7 +262,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
           await deps.cache.invalidateUsers(userIds, 'usage');
         },
         config: deps.usageConfig,
-        jsonBody: jsonBody(config.usageBodyLimitBytes ?? 1024 * 1024),
+        jsonBody: jsonBody(config.usageBodyLimitBytes ?? DEFAULT_USAGE_BODY_LIMIT),
         now: () => new Date(now()),
       }),
       extra: [],
@@ -274,6 +288,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
 
   return {
     app,
+    internal,
     recorder,
     directory,
     reads,

@@ -12,6 +12,7 @@ import {
   serviceTokenEnv,
   stripeEnvSchema,
 } from '@billing/config';
+import { httpServerEnv, type ServerLimits } from '@billing/runtime';
 import { z } from 'zod';
 import { DEFAULT_TARGETS, type LatencyTargets, parseTargets } from './monitoring/targets.js';
 
@@ -42,6 +43,8 @@ const originList = z
 export const apiEnvSchema = (production: boolean) =>
   z.object({
     API_PORT: port(3001),
+    /** Internal port of /metrics and /readyz (bound to METRICS_HOST, loopback by default). */
+    API_METRICS_PORT: port(9401),
     /** The ops surfaces (/ops, /api/ops) also accept this token. Unset: service token only. */
     OPS_TOKEN: optionalSecret('OPS_TOKEN', production),
     /** Largest JSON body accepted. */
@@ -81,6 +84,11 @@ export const apiEnvSchema = (production: boolean) =>
 
 export interface ApiConfig {
   port: number;
+  /** API_METRICS_PORT on METRICS_HOST: /metrics and /readyz with reasons. */
+  metricsPort: number;
+  metricsHost: string;
+  /** HTTP_* timeouts and connection cap of the public server. */
+  server: ServerLimits;
   databaseUrl: string;
   dbPoolMax: number;
   redisUrl: string;
@@ -113,8 +121,12 @@ export function loadApiConfig(env: Env = processEnv()): ApiConfig {
     'stripe',
   );
   const plans = plansEnv(env);
+  const http = httpServerEnv(env);
   return {
     port: api.API_PORT,
+    metricsPort: api.API_METRICS_PORT,
+    metricsHost: http.metricsHost,
+    server: http.limits,
     databaseUrl: db.DATABASE_URL,
     dbPoolMax: db.DB_POOL_MAX,
     redisUrl: redis.REDIS_URL,

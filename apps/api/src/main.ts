@@ -121,9 +121,13 @@ const api = createApiApp({
   },
 });
 
-const server = await listen(api.app, config.port);
+const server = await listen(api.app, config.port, '0.0.0.0', config.server);
+const internalServer = await listen(api.internal, config.metricsPort, config.metricsHost);
 api.recorder.start();
-logger.info({ port: config.port }, 'api listening');
+logger.info(
+  { port: config.port, metricsPort: config.metricsPort, metricsHost: config.metricsHost },
+  'api listening',
+);
 
 const lifecycle = createLifecycle(logger, [
   {
@@ -133,6 +137,8 @@ const lifecycle = createLifecycle(logger, [
       await closeServer(server, config.shutdownTimeoutMs);
     },
   },
+  // After the public port drained, so /readyz keeps reporting 503 while it does.
+  { name: 'close internal port', run: () => closeServer(internalServer, 1_000) },
   { name: 'flush request metrics', run: () => api.recorder.stop() },
   { name: 'close cache subscriber', run: () => cache.close() },
   { name: 'close ops queues', run: () => closeOpsQueues(opsQueues) },

@@ -259,7 +259,15 @@ describe('bad input: 400 naming the field, nothing sent to Stripe', () => {
       ...checkout,
       padding: 'x'.repeat(110 * 1024),
     });
-    await expectField(response, 'body', 'payload_too_large');
+    // 413 (it was a 400 before: the hardening of body limits made every app answer 413).
+    const { status, body } = await json<ErrorBody>(response);
+    expect(status).toBe(413);
+    expect(body.error).toMatchObject({
+      code: 'payload_too_large',
+      field: 'body',
+      limitBytes: 102_400,
+    });
+    expect(fake.requests).toHaveLength(0);
   });
 
   it('checkout with a form-encoded body', async () => {

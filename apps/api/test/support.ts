@@ -45,6 +45,8 @@ export const USAGE_CONFIG: UsageConfig = {
 export interface TestApi {
   api: ApiApp;
   url: string;
+  /** The internal port: /metrics, /readyz with its reason. */
+  internalUrl: string;
   db: Database;
   sql: postgres.Sql;
   redis: RedisClient;
@@ -133,9 +135,12 @@ export async function startTestApi(
   });
   const server: Server = await listen(api.app, 0, '127.0.0.1');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const internalServer: Server = await listen(api.internal, 0, '127.0.0.1');
+  const internalUrl = `http://127.0.0.1:${(internalServer.address() as AddressInfo).port}`;
   return {
     api,
     url,
+    internalUrl,
     db,
     sql,
     redis,
@@ -156,6 +161,7 @@ export async function startTestApi(
     },
     close: async () => {
       await closeServer(server, 1_000);
+      await closeServer(internalServer, 1_000);
       await api.recorder.stop();
       await cache.close();
       await closeOpsQueues(opsQueues);

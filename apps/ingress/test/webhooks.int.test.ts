@@ -55,6 +55,7 @@ beforeAll(async () => {
     registry: new Registry(),
     host: '127.0.0.1',
     port: 0,
+    metricsPort: 0,
     exit: false,
     signals: false,
   });
@@ -409,7 +410,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('/metrics counts requests by outcome, verify failures by reason, secret index and enqueue latency', async () => {
-    const text = await (await fetch(`${ingress.url}/metrics`)).text();
+    const text = await (await fetch(`${ingress.internalUrl}/metrics`)).text();
     const value = (pattern: RegExp) => Number(text.match(pattern)?.[1] ?? Number.NaN);
     expect(value(/ingress_webhook_requests_total\{outcome="accepted"\} (\d+)/)).toBeGreaterThan(0);
     expect(value(/ingress_webhook_requests_total\{outcome="payload_too_large"\} (\d+)/)).toBe(1);

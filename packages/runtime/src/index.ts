@@ -1,3 +1,4 @@
+export * from './body.js';
 export * from './env.js';
 export * from './errors.js';
 export * from './http.js';
