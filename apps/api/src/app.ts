@@ -41,7 +41,10 @@ export interface ApiAppConfig {
   rateLimit?: { windowMs: number; user: number; service: number; ops: number };
   latencyTargets?: LatencyTargets;
   metricsFlushMs?: number;
+  /** Origins checkout may redirect to (APP_ORIGIN + CHECKOUT_ALLOWED_ORIGINS). */
   checkoutAllowedOrigins?: string[];
+  /** Also loopback origins (development only). Default false. */
+  checkoutAllowLoopback?: boolean;
   /** How long an API key lookup is trusted in process (revocation latency). */
   keyCacheTtlMs?: number;
   readyTimeoutMs?: number;
@@ -152,6 +155,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     stripe: deps.stripe,
     logger,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
+    checkoutAllowLoopback: config.checkoutAllowLoopback,
     now,
   });
 

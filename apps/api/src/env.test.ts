@@ -53,6 +53,18 @@ describe('API configuration', () => {
     ).toThrow(/OPS_TOKEN/);
   });
 
+  it('production needs APP_ORIGIN (or CHECKOUT_ALLOWED_ORIGINS): checkout would refuse every URL', () => {
+    const production = {
+      NODE_ENV: 'production',
+      BILLING_SERVICE_TOKEN: 'Zq8rT5mW2nB7vX4kL9pD3sF6hJ1gY0cE8u',
+      STRIPE_SECRET_KEY: 'sk_live_123',
+    };
+    expect(() => loadApiConfig(production)).toThrow(/APP_ORIGIN: is required in production/);
+    const config = loadApiConfig({ ...production, APP_ORIGIN: 'https://app.example.com/' });
+    expect(config.checkoutAllowedOrigins).toEqual(['https://app.example.com']);
+    expect(config.checkoutAllowLoopback).toBe(false);
+  });
+
   it('names API_PORT when it is not a port', () => {
     expect(() => loadApiConfig({ API_PORT: 'http' })).toThrow(/API_PORT/);
   });
@@ -67,6 +79,7 @@ describe('api main.ts in production', () => {
         NODE_ENV: 'production',
         BILLING_SERVICE_TOKEN: 'a'.repeat(24),
         STRIPE_SECRET_KEY: 'sk_live_123',
+        APP_ORIGIN: 'https://app.example.com',
         // Unreachable on purpose: a start that got past config would fail differently.
         DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
       },

@@ -1,4 +1,5 @@
 import {
+  ConfigError,
   dbEnv,
   type Env,
   isProduction,
@@ -19,12 +20,13 @@ import { DEFAULT_TARGETS, type LatencyTargets, parseTargets } from './monitoring
 const optionalSecret = (name: string, production: boolean) =>
   productionSecret(name, production).optional();
 
-const originList = z
+/** Comma-separated origins (`https://host[:port]`), normalised; unset or empty → []. */
+export const originList = z
   .string()
   .optional()
   .transform((value, ctx) => {
-    if (!value) return undefined;
     const origins: string[] = [];
+    if (!value) return origins;
     for (const part of value
       .split(',')
       .map((p) => p.trim())
@@ -76,7 +78,9 @@ export const apiEnvSchema = (production: boolean) =>
     API_METRICS_FLUSH_MS: positiveInt(10_000),
     /** In-process (L1) cache entries. 0 turns L1 off. */
     CACHE_L1_MAX: z.coerce.number().int().nonnegative().default(10_000),
-    /** Allowed origins for checkout success/cancel URLs (comma-separated). Unset: any https URL. */
+    /** The SaaS app's origin: where Checkout sends customers back by default. */
+    APP_ORIGIN: originList,
+    /** Further origins checkout success/cancel URLs may use (comma-separated). */
     CHECKOUT_ALLOWED_ORIGINS: originList,
     /** Budget for draining in-flight requests on SIGTERM. */
     API_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
@@ -104,7 +108,10 @@ export interface ApiConfig {
   latencyTargets: LatencyTargets;
   metricsFlushMs: number;
   l1Max: number;
-  checkoutAllowedOrigins: string[] | undefined;
+  /** APP_ORIGIN then CHECKOUT_ALLOWED_ORIGINS. */
+  checkoutAllowedOrigins: string[];
+  /** Outside production, loopback origins (any port) are allowed too. */
+  checkoutAllowLoopback: boolean;
   shutdownTimeoutMs: number;
 }
 
@@ -112,6 +119,13 @@ export interface ApiConfig {
 export function loadApiConfig(env: Env = processEnv()): ApiConfig {
   const production = isProduction(env);
   const api = parseEnv(apiEnvSchema(production), env, 'api');
+  if (production && api.APP_ORIGIN.length === 0 && api.CHECKOUT_ALLOWED_ORIGINS.length === 0) {
+    // Otherwise every checkout would be refused: say so at start-up, not per request.
+    throw new ConfigError(
+      'invalid api configuration: APP_ORIGIN: is required in production (where checkout returns customers)',
+      ['APP_ORIGIN: is required in production'],
+    );
+  }
   const db = dbEnv(env);
   const redis = redisEnv(env);
   const auth = serviceTokenEnv(env);
@@ -146,7 +160,8 @@ export function loadApiConfig(env: Env = processEnv()): ApiConfig {
     latencyTargets: api.API_LATENCY_TARGETS ?? DEFAULT_TARGETS,
     metricsFlushMs: api.API_METRICS_FLUSH_MS,
     l1Max: api.CACHE_L1_MAX,
-    checkoutAllowedOrigins: api.CHECKOUT_ALLOWED_ORIGINS,
+    checkoutAllowedOrigins: [...api.APP_ORIGIN, ...api.CHECKOUT_ALLOWED_ORIGINS],
+    checkoutAllowLoopback: !production,
     shutdownTimeoutMs: api.API_SHUTDOWN_TIMEOUT_MS,
   };
 }

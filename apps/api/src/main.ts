@@ -95,6 +95,7 @@ const api = createApiApp({
     latencyTargets: config.latencyTargets,
     metricsFlushMs: config.metricsFlushMs,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
+    checkoutAllowLoopback: config.checkoutAllowLoopback,
   },
   catalogue,
   db,
@@ -112,6 +113,7 @@ const api = createApiApp({
       logger,
       serviceToken: config.serviceToken,
       simulator: billingPage.simulator,
+      origins: billingPage.origins,
     }),
   ],
   ops: {

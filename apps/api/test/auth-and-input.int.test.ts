@@ -216,6 +216,21 @@ describe('bad input: 400 naming the field, nothing sent to Stripe', () => {
     await expectField(await post('/api/billing/create-checkout-session', rest), 'successUrl');
   });
 
+  it.each([
+    ['successUrl', 'https://evil.example/phish'],
+    ['cancelUrl', 'https://app.example.com.evil.example/'],
+    ['successUrl', 'http://app.example.com/billing/success'],
+  ])(
+    'checkout with %s on an origin that is not listed (%s): 400, nothing sent to Stripe',
+    async (field, url) => {
+      await expectField(
+        await post('/api/billing/create-checkout-session', { ...checkout, [field]: url }),
+        field,
+        'origin_not_allowed',
+      );
+    },
+  );
+
   it('checkout with a javascript: successUrl', async () => {
     await expectField(
       await post('/api/billing/create-checkout-session', {

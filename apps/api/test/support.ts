@@ -69,6 +69,8 @@ export interface TestApiOptions {
   config?: Partial<ApiAppConfig>;
   now?: () => number;
   l1Max?: number;
+  /** Human-facing routers (the billing page), as main.ts passes them. */
+  pages?: (deps: { sql: postgres.Sql }) => import('express').Router[];
 }
 
 /** The API on a free port against the file's own database and Redis prefix. */
@@ -110,6 +112,9 @@ export async function startTestApi(
       opsToken: OPS_TOKEN,
       redisPrefix: services.redisPrefix,
       metricsFlushMs: 60_000,
+      // The SaaS app's origin in every test's checkout URLs; loopback for the billing page.
+      checkoutAllowedOrigins: ['https://app.example.com'],
+      checkoutAllowLoopback: true,
       ...options.config,
     },
     catalogue,
@@ -122,6 +127,7 @@ export async function startTestApi(
     registry,
     usageConfig: USAGE_CONFIG,
     now: options.now,
+    pages: options.pages?.({ sql }),
     ops: {
       queues: Object.values(opsQueues),
       stripeEventsQueue: opsQueues[QUEUES.stripeEvents],

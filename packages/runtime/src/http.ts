@@ -121,9 +121,17 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (status >= 400 && status < 500) {
-      res
-        .status(status)
-        .json({ error: { code: 'bad_request', message: String(error?.message ?? 'bad request') } });
+      // Only messages marked safe to show (http-errors' `expose`): others can carry file
+      // paths or library internals.
+      const message =
+        error?.expose === true && error?.message ? String(error.message) : 'bad request';
+      const code =
+        typeof error?.code === 'string' && error?.expose === true
+          ? error.code
+          : status === 404
+            ? 'not_found'
+            : 'bad_request';
+      res.status(status).json({ error: { code, message } });
       return;
     }
     logger.error({ err: error, method: req.method, path: req.path }, 'unhandled request error');

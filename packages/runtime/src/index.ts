@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './http.js';
 export * from './lifecycle.js';
 export * from './metrics.js';
+export * from './same-origin.js';
