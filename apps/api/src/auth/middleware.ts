@@ -116,11 +116,20 @@ export function authenticate(options: AuthOptions): RequestHandler {
   };
 }
 
-/** Ops surfaces: the ops token or a service credential. */
+/**
+ * Ops surfaces (every `/api/ops/*` and `/ops/*` route, like `/ops/queues`): OPS_TOKEN or
+ * BILLING_SERVICE_TOKEN itself, nothing else. A service-scope API key acts for users (the
+ * SaaS backend's key) and is refused here like a user key, so the same credential gets the
+ * same answer on every ops surface.
+ */
+export const isOpsCredential = (auth: AuthContext | undefined): boolean =>
+  auth?.kind === 'ops' || (auth?.kind === 'service' && auth.credentialId === 'service-token');
+
 export const requireOps: RequestHandler = (req, _res, next) => {
-  const kind = req.auth?.kind;
-  if (kind !== 'ops' && kind !== 'service') {
-    throw new ForbiddenError('ops routes need the ops or service token');
+  if (!isOpsCredential(req.auth)) {
+    throw new ForbiddenError(
+      'ops routes need BILLING_SERVICE_TOKEN or OPS_TOKEN; API keys are refused',
+    );
   }
   next();
 };

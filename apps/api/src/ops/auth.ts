@@ -1,6 +1,7 @@
 import { authenticateOps, type OpsCredentials } from '@billing/ops';
 import { ForbiddenError, UnauthorizedError } from '@billing/runtime';
 import type { RequestHandler } from 'express';
+import { isOpsCredential } from '../auth/middleware.js';
 
 /**
  * `/api/ops/*`: the service token or OPS_TOKEN as `Authorization: Bearer`. When the app's
@@ -10,8 +11,10 @@ import type { RequestHandler } from 'express';
 export function requireOpsToken(credentials: OpsCredentials): RequestHandler {
   return (req, res, next) => {
     if (req.auth) {
-      if (req.auth.kind !== 'ops' && req.auth.kind !== 'service') {
-        throw new ForbiddenError('ops routes need the ops or service token');
+      if (!isOpsCredential(req.auth)) {
+        throw new ForbiddenError(
+          'ops routes need BILLING_SERVICE_TOKEN or OPS_TOKEN; API keys are refused',
+        );
       }
       next();
       return;
@@ -24,10 +27,10 @@ export function requireOpsToken(credentials: OpsCredentials): RequestHandler {
       res.set('WWW-Authenticate', 'Bearer');
       throw new UnauthorizedError('ops routes need the ops or service token');
     }
-    req.auth = {
-      kind: principal.kind === 'ops' ? 'ops' : 'service',
-      credentialId: principal.credentialId,
-    };
+    req.auth =
+      principal.kind === 'ops'
+        ? { kind: 'ops', credentialId: 'ops-token' }
+        : { kind: 'service', credentialId: 'service-token' };
     next();
   };
 }
