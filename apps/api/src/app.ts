@@ -17,7 +17,7 @@ import type { Queue } from 'bullmq';
 import express, { type RequestHandler, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import { authenticate, requireOps } from './auth/middleware.js';
-import { rateLimit } from './auth/rate-limit.js';
+import { authFailureThrottle, rateLimit } from './auth/rate-limit.js';
 import { BillingActions } from './billing/actions.js';
 import { PlanDirectory } from './billing/catalogue.js';
 import { BillingReads, type UsageSnapshotFn } from './billing/reads.js';
@@ -48,6 +48,10 @@ export interface ApiAppConfig {
   /** How long an API key lookup is trusted in process (revocation latency). */
   keyCacheTtlMs?: number;
   readyTimeoutMs?: number;
+  /** Failed authentications per client address and window before 429 (default 20 / 60 s). */
+  authFailures?: { limit: number; windowMs: number };
+  /** Proxy hops in front of the app, so req.ip is the client's address (default 0). */
+  trustProxy?: number;
 }
 
 export interface ApiDeps {
@@ -111,6 +115,7 @@ export interface ApiApp {
 
 /** 1,000 records of a few hundred bytes each. */
 const DEFAULT_USAGE_BODY_LIMIT = 1024 * 1024;
+const DEFAULT_AUTH_FAILURES = { limit: 20, windowMs: 60_000 };
 const DEFAULT_RATE_LIMIT = { windowMs: 60_000, user: 600, service: 60_000, ops: 600 };
 
 /**
@@ -163,6 +168,14 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  if (config.trustProxy) app.set('trust proxy', config.trustProxy);
+  const throttle = authFailureThrottle({
+    redis: deps.redis,
+    prefix: config.redisPrefix,
+    registry,
+    now,
+    ...(config.authFailures ?? DEFAULT_AUTH_FAILURES),
+  });
 
   // Ready when Postgres answers. Redis is not required: reads degrade to Postgres.
   const ready = async () => {
@@ -209,6 +222,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
       serviceToken: config.serviceToken,
       opsToken: config.opsToken,
       keyCacheTtlMs: config.keyCacheTtlMs,
+      throttle,
       now,
     }),
     rateLimit({
@@ -243,7 +257,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   if (deps.ops) {
     app.use(
       '/ops/queues',
-      queueDashboard({ queues: deps.ops.queues, credentials: deps.ops.credentials }),
+      queueDashboard({ queues: deps.ops.queues, credentials: deps.ops.credentials, throttle }),
     );
   }
 

@@ -49,6 +49,11 @@ export const apiEnvSchema = (production: boolean) =>
     API_METRICS_PORT: port(9401),
     /** The ops surfaces (/ops, /api/ops) also accept this token. Unset: service token only. */
     OPS_TOKEN: optionalSecret('OPS_TOKEN', production),
+    /** Failed authentications per client address and window before 429. */
+    API_AUTH_FAILURE_LIMIT: positiveInt(20),
+    API_AUTH_FAILURE_WINDOW_MS: positiveInt(60_000),
+    /** Proxy hops in front of the API (load balancer = 1), so the client address is right. */
+    API_TRUST_PROXY: z.coerce.number().int().min(0).default(0),
     /** Largest JSON body accepted. */
     API_BODY_LIMIT_BYTES: positiveInt(100 * 1024),
     /** Fixed-window rate limit per credential. */
@@ -108,6 +113,8 @@ export interface ApiConfig {
   latencyTargets: LatencyTargets;
   metricsFlushMs: number;
   l1Max: number;
+  authFailures: { limit: number; windowMs: number };
+  trustProxy: number;
   /** APP_ORIGIN then CHECKOUT_ALLOWED_ORIGINS. */
   checkoutAllowedOrigins: string[];
   /** Outside production, loopback origins (any port) are allowed too. */
@@ -160,6 +167,8 @@ export function loadApiConfig(env: Env = processEnv()): ApiConfig {
     latencyTargets: api.API_LATENCY_TARGETS ?? DEFAULT_TARGETS,
     metricsFlushMs: api.API_METRICS_FLUSH_MS,
     l1Max: api.CACHE_L1_MAX,
+    authFailures: { limit: api.API_AUTH_FAILURE_LIMIT, windowMs: api.API_AUTH_FAILURE_WINDOW_MS },
+    trustProxy: api.API_TRUST_PROXY,
     checkoutAllowedOrigins: [...api.APP_ORIGIN, ...api.CHECKOUT_ALLOWED_ORIGINS],
     checkoutAllowLoopback: !production,
     shutdownTimeoutMs: api.API_SHUTDOWN_TIMEOUT_MS,

@@ -96,6 +96,8 @@ const api = createApiApp({
     metricsFlushMs: config.metricsFlushMs,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
     checkoutAllowLoopback: config.checkoutAllowLoopback,
+    authFailures: config.authFailures,
+    trustProxy: config.trustProxy,
   },
   catalogue,
   db,

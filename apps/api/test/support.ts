@@ -115,6 +115,9 @@ export async function startTestApi(
       // The SaaS app's origin in every test's checkout URLs; loopback for the billing page.
       checkoutAllowedOrigins: ['https://app.example.com'],
       checkoutAllowLoopback: true,
+      // Test files send many bad credentials from one address on purpose; the throttle has
+      // its own test with a low limit.
+      authFailures: { limit: 10_000, windowMs: 60_000 },
       ...options.config,
     },
     catalogue,

@@ -7,6 +7,7 @@ import type { RequestHandler } from 'express';
 import { LRUCache } from 'lru-cache';
 import { hashApiKey } from './api-keys.js';
 import type { AuthContext } from './context.js';
+import { type AuthFailureThrottle, AuthThrottledError } from './rate-limit.js';
 
 export interface AuthOptions {
   db: Database;
@@ -15,8 +16,13 @@ export interface AuthOptions {
   opsToken?: string;
   /** How long a looked-up API key (or its absence) is trusted in process. Revocation latency. */
   keyCacheTtlMs?: number;
+  /** Failed attempts per client address; past the limit, 429 without looking further. */
+  throttle?: AuthFailureThrottle;
   now?: () => number;
 }
+
+/** The shape of every key createApiKey issues; anything else is refused without a query. */
+const API_KEY_SHAPE = /^bk_[A-Za-z0-9_-]{43}$/;
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -90,10 +96,18 @@ export function authenticate(options: AuthOptions): RequestHandler {
       .catch((error: Error) => log.warn({ reason: error.message }, 'could not record key use'));
   };
 
+  const address = (req: { ip?: string | undefined }) => req.ip ?? 'unknown';
   return async (req, res, next) => {
+    const throttle = options.throttle;
+    if (throttle && (await throttle.blocked(address(req)))) {
+      const retryAfter = Math.max(1, Math.ceil(throttle.windowMs / 1000));
+      res.set('Retry-After', String(retryAfter));
+      throw new AuthThrottledError(retryAfter);
+    }
     const token = bearerToken(req.headers.authorization);
     if (!token) {
       res.set('WWW-Authenticate', 'Bearer');
+      await throttle?.failed(address(req));
       throw new UnauthorizedError('missing bearer token');
     }
     const presented = digest(token);
@@ -105,8 +119,10 @@ export function authenticate(options: AuthOptions): RequestHandler {
       req.auth = { kind: 'ops', credentialId: 'ops-token' };
       return next();
     }
-    const found = await lookup(hashApiKey(token));
+    // Not shaped like an issued key: no key can match, so no query (random tokens cost nothing).
+    const found = API_KEY_SHAPE.test(token) ? await lookup(hashApiKey(token)) : { context: null };
     if (!found.context) {
+      await throttle?.failed(address(req));
       res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw new UnauthorizedError('invalid or revoked token');
     }
