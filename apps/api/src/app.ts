@@ -72,6 +72,12 @@ export interface ApiDeps {
   isShuttingDown?: () => boolean;
   now?: () => number;
   /**
+   * A Redis connection for subscribing only: API key revocations announced on it drop the
+   * key from this instance's cache at once. Without it a revoked key works until its cache
+   * entry expires (keyCacheTtlMs).
+   */
+  revocationSubscriber?: RedisClient;
+  /**
    * More routers (e.g. the billing page at `/billing`), mounted after the built-in ones:
    * `public` (no auth), `authenticated` (bearer auth + rate limit, `req.auth` set) or `ops`
    * (also `requireOps`). Routes under `/api` must be documented in openapi.ts.
@@ -222,6 +228,9 @@ export function createApiApp(deps: ApiDeps): ApiApp {
       serviceToken: config.serviceToken,
       opsToken: config.opsToken,
       keyCacheTtlMs: config.keyCacheTtlMs,
+      revocations: deps.revocationSubscriber
+        ? { subscriber: deps.revocationSubscriber, prefix: config.redisPrefix }
+        : undefined,
       throttle,
       now,
     }),

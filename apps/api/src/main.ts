@@ -84,6 +84,12 @@ const stripe = config.stripeSecretKey
 if (!stripe)
   logger.warn('STRIPE_SECRET_KEY not set: checkout, upgrade, cancel and proration answer 503');
 
+// Subscriber-only connection: API key revocations reach this instance at once.
+const revocationSubscriber = redis.duplicate();
+revocationSubscriber.on('error', (error) =>
+  logger.warn({ reason: error.message }, 'redis (revocation subscriber) error'),
+);
+
 let shuttingDown = false;
 const api = createApiApp({
   config: {
@@ -108,6 +114,7 @@ const api = createApiApp({
   logger,
   registry,
   usageConfig,
+  revocationSubscriber,
   isShuttingDown: () => shuttingDown,
   pages: [
     billingPageRouter({
@@ -146,7 +153,15 @@ const lifecycle = createLifecycle(logger, [
   { name: 'flush request metrics', run: () => api.recorder.stop() },
   { name: 'close cache subscriber', run: () => cache.close() },
   { name: 'close ops queues', run: () => closeOpsQueues(opsQueues) },
-  { name: 'close redis', run: () => Promise.all([closeRedis(redis), closeRedis(queueConnection)]) },
+  {
+    name: 'close redis',
+    run: () =>
+      Promise.all([
+        closeRedis(redis),
+        closeRedis(queueConnection),
+        closeRedis(revocationSubscriber),
+      ]),
+  },
   { name: 'close postgres', run: () => closeDb() },
 ]);
 void lifecycle;

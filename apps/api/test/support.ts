@@ -69,6 +69,8 @@ export interface TestApiOptions {
   config?: Partial<ApiAppConfig>;
   now?: () => number;
   l1Max?: number;
+  /** Subscribe to API key revocations, as main.ts does. */
+  revocations?: boolean;
   /** Human-facing routers (the billing page), as main.ts passes them. */
   pages?: (deps: { sql: postgres.Sql }) => import('express').Router[];
 }
@@ -106,6 +108,8 @@ export async function startTestApi(
   const queueConnection = createRedis(options.redisUrl ?? services.redisUrl, { role: 'worker' });
   queueConnection.on('error', () => {});
   const opsQueues = createOpsQueues({ connection: queueConnection, prefix: services.redisPrefix });
+  const revocationSubscriber = options.revocations ? redis.duplicate() : undefined;
+  revocationSubscriber?.on('error', () => {});
   const api = createApiApp({
     config: {
       serviceToken: SERVICE_TOKEN,
@@ -131,6 +135,7 @@ export async function startTestApi(
     usageConfig: USAGE_CONFIG,
     now: options.now,
     pages: options.pages?.({ sql }),
+    revocationSubscriber,
     ops: {
       queues: Object.values(opsQueues),
       stripeEventsQueue: opsQueues[QUEUES.stripeEvents],
@@ -176,6 +181,7 @@ export async function startTestApi(
       await closeOpsQueues(opsQueues);
       await closeRedis(redis);
       await closeRedis(queueConnection);
+      if (revocationSubscriber) await closeRedis(revocationSubscriber);
       await sql.end({ timeout: 5 });
     },
   };

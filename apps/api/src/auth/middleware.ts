@@ -1,11 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { apiKeys, type Database } from '@billing/db';
 import type { Logger } from '@billing/logger';
+import type { RedisClient } from '@billing/queue';
 import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '@billing/runtime';
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { RequestHandler } from 'express';
 import { LRUCache } from 'lru-cache';
-import { hashApiKey } from './api-keys.js';
+import { hashApiKey, revocationChannel } from './api-keys.js';
 import type { AuthContext } from './context.js';
 import { type AuthFailureThrottle, AuthThrottledError } from './rate-limit.js';
 
@@ -16,6 +17,11 @@ export interface AuthOptions {
   opsToken?: string;
   /** How long a looked-up API key (or its absence) is trusted in process. Revocation latency. */
   keyCacheTtlMs?: number;
+  /**
+   * A subscriber connection (REDIS_PREFIX = `prefix`): announced revocations drop the key
+   * from the in-process cache at once (revokeApiKey publishes them).
+   */
+  revocations?: { subscriber: RedisClient; prefix: string };
   /** Failed attempts per client address; past the limit, 429 without looking further. */
   throttle?: AuthFailureThrottle;
   now?: () => number;
@@ -59,16 +65,50 @@ export function authenticate(options: AuthOptions): RequestHandler {
     ttl: options.keyCacheTtlMs ?? 30_000,
   });
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
+  if (options.revocations) {
+    const channel = revocationChannel(options.revocations.prefix);
+    const subscriber = options.revocations.subscriber;
+    subscriber.on('message', (from: string, hash: string) => {
+      if (from === channel) keys.delete(hash);
+    });
+    // Connections of the cache role do not queue commands while connecting: subscribe once
+    // ready (ioredis re-subscribes by itself after a reconnect).
+    const subscribe = () =>
+      subscriber.subscribe(channel).catch((error: Error) => {
+        log.warn(
+          { reason: error.message },
+          'revocation subscriber failed; revocations wait for the key cache TTL',
+        );
+      });
+    if (subscriber.status === 'ready') void subscribe();
+    else subscriber.once('ready', () => void subscribe());
+  }
 
   const lookup = async (hash: string): Promise<KeyLookup> => {
     const cached = keys.get(hash);
     if (cached) return cached;
-    let rows: { id: string; scope: 'user' | 'service'; userId: string | null }[];
+    let rows: {
+      id: string;
+      scope: 'user' | 'service';
+      userId: string | null;
+      expiresAt: Date | string | null;
+    }[];
     try {
       rows = await options.db
-        .select({ id: apiKeys.id, scope: apiKeys.scope, userId: apiKeys.userId })
+        .select({
+          id: apiKeys.id,
+          scope: apiKeys.scope,
+          userId: apiKeys.userId,
+          expiresAt: apiKeys.expiresAt,
+        })
         .from(apiKeys)
-        .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
+        .where(
+          and(
+            eq(apiKeys.keyHash, hash),
+            isNull(apiKeys.revokedAt),
+            or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`)),
+          ),
+        )
         .limit(1);
     } catch (error) {
       log.error({ reason: (error as Error).message }, 'api key lookup failed');
@@ -81,7 +121,9 @@ export function authenticate(options: AuthOptions): RequestHandler {
     else if (row?.scope === 'user' && row.userId) {
       result = { context: { kind: 'user', credentialId: `key:${row.id}`, userId: row.userId } };
     }
-    keys.set(hash, result);
+    // An expiring key is trusted in process no longer than it lives.
+    const expiresIn = row?.expiresAt ? new Date(row.expiresAt).getTime() - Date.now() : undefined;
+    keys.set(hash, result, expiresIn !== undefined ? { ttl: Math.max(1, expiresIn) } : undefined);
     return result;
   };
 
