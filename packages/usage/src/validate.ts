@@ -53,6 +53,7 @@ const ZONED_ISO =
  * NUL (Postgres text and jsonb cannot hold it: the whole batch failed with a 500) or a UTF-16
  * surrogate without its pair (stored as U+FFFD, i.e. as a different string).
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what this pattern must find
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** True when some key or string value anywhere in `value` cannot be stored as sent. */
