@@ -90,7 +90,7 @@ async function seed(databaseUrl: string, redisUrl: string, id: string): Promise<
 }
 
 async function cacheCounters(api: RunningApp): Promise<Record<string, number>> {
-  const text = await (await fetch(`${api.url}/metrics`)).text();
+  const text = await (await fetch(`${api.metricsUrl ?? api.url}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const match of text.matchAll(/^billing_cache_lookups_total\{([^}]*)\} (\d+(?:\.\d+)?)/gm)) {
     const labels = Object.fromEntries(

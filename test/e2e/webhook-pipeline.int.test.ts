@@ -36,6 +36,7 @@ beforeAll(async () => {
     REDIS_PREFIX: services.redisPrefix,
     STRIPE_WEBHOOK_SECRETS: `${OLD_SECRET},${NEW_SECRET}`,
     INGRESS_PORT: String(ingressPort),
+    INGRESS_METRICS_PORT: '0',
     WORKER_WEBHOOKS_PORT: String(workerPort),
     WEBHOOK_CONCURRENCY: '4',
   };

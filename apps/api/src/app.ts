@@ -4,14 +4,21 @@ import type { Database, Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import type { OpsCredentials } from '@billing/ops';
 import type { RedisClient } from '@billing/redis';
-import { errorHandler, healthRouter, notFoundHandler, withTimeout } from '@billing/runtime';
+import {
+  declaredLengthLimit,
+  errorHandler,
+  internalApp,
+  notFoundHandler,
+  publicHealthRouter,
+  withTimeout,
+} from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
 import { getUsageSnapshot, type UsageConfig } from '@billing/usage';
 import type { Queue } from 'bullmq';
 import express, { type RequestHandler, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import { authenticate, requireOps } from './auth/middleware.js';
-import { rateLimit } from './auth/rate-limit.js';
+import { authFailureThrottle, rateLimit } from './auth/rate-limit.js';
 import { BillingActions } from './billing/actions.js';
 import { PlanDirectory } from './billing/plan-directory.js';
 import { BillingReads, type UsageSnapshotFn } from './billing/reads.js';
@@ -35,10 +42,17 @@ export interface ApiAppConfig {
   rateLimit?: { windowMs: number; user: number; service: number; ops: number };
   latencyTargets?: LatencyTargets;
   metricsFlushMs?: number;
+  /** Origins checkout may redirect to (APP_ORIGIN + CHECKOUT_ALLOWED_ORIGINS). */
   checkoutAllowedOrigins?: string[];
+  /** Also loopback origins (development only). Default false. */
+  checkoutAllowLoopback?: boolean;
   /** How long an API key lookup is trusted in process (revocation latency). */
   keyCacheTtlMs?: number;
   readyTimeoutMs?: number;
+  /** Failed authentications per client address and window before 429 (default 20 / 60 s). */
+  authFailures?: { limit: number; windowMs: number };
+  /** Proxy hops in front of the app, so req.ip is the client's address (default 0). */
+  trustProxy?: number;
 }
 
 export interface ApiDeps {
@@ -58,6 +72,12 @@ export interface ApiDeps {
   usageSnapshot?: UsageSnapshotFn;
   isShuttingDown?: () => boolean;
   now?: () => number;
+  /**
+   * A Redis connection for subscribing only: API key revocations announced on it drop the
+   * key from this instance's cache at once. Without it a revoked key works until its cache
+   * entry expires (keyCacheTtlMs).
+   */
+  revocationSubscriber?: RedisClient;
   /**
    * More routers (e.g. the billing page at `/billing`), mounted after the built-in ones:
    * `public` (no auth), `authenticated` (bearer auth + rate limit, `req.auth` set) or `ops`
@@ -89,6 +109,8 @@ export interface RouteInfo {
 
 export interface ApiApp {
   app: express.Express;
+  /** The internal port's app (API_METRICS_PORT): /metrics and /readyz with its reason. */
+  internal: express.Express;
   /** Start its timer after listening; `stop()` (flushes) on shutdown. */
   recorder: RequestRecorder;
   directory: PlanDirectory;
@@ -98,6 +120,9 @@ export interface ApiApp {
   routes(): RouteInfo[];
 }
 
+/** 1,000 records of a few hundred bytes each. */
+const DEFAULT_USAGE_BODY_LIMIT = 1024 * 1024;
+const DEFAULT_AUTH_FAILURES = { limit: 20, windowMs: 60_000 };
 const DEFAULT_RATE_LIMIT = { windowMs: 60_000, user: 600, service: 60_000, ops: 600 };
 
 /**
@@ -142,6 +167,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     stripe: deps.stripe,
     logger,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
+    checkoutAllowLoopback: config.checkoutAllowLoopback,
     now,
   });
 
@@ -149,26 +175,38 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  if (config.trustProxy) app.set('trust proxy', config.trustProxy);
+  const throttle = authFailureThrottle({
+    redis: deps.redis,
+    prefix: config.redisPrefix,
+    registry,
+    now,
+    ...(config.authFailures ?? DEFAULT_AUTH_FAILURES),
+  });
+
+  // Ready when Postgres answers. Redis is not required: reads degrade to Postgres.
+  const ready = async () => {
+    const timeoutMs = config.readyTimeoutMs ?? 1_000;
+    try {
+      await withTimeout(
+        deps.sql`select 1`,
+        timeoutMs,
+        () => new Error(`no answer within ${timeoutMs} ms`),
+      );
+    } catch (error) {
+      throw new Error(`postgres unreachable: ${(error as Error).message}`);
+    }
+  };
+  const internal = internalApp({ registry, isShuttingDown: deps.isShuttingDown, ready });
 
   app.use(timeRequests(recorder));
+  // Public probes only (bare 200/503, no /metrics): the detail is on `internal`.
+  app.use(publicHealthRouter({ isShuttingDown: deps.isShuttingDown, ready }));
+  // A declared body larger than any route accepts is refused before a byte is read.
   app.use(
-    healthRouter({
-      registry,
-      isShuttingDown: deps.isShuttingDown,
-      // Ready when Postgres answers. Redis is not required: reads degrade to Postgres.
-      ready: async () => {
-        const timeoutMs = config.readyTimeoutMs ?? 1_000;
-        try {
-          await withTimeout(
-            deps.sql`select 1`,
-            timeoutMs,
-            () => new Error(`no answer within ${timeoutMs} ms`),
-          );
-        } catch (error) {
-          throw new Error(`postgres unreachable: ${(error as Error).message}`);
-        }
-      },
-    }),
+    declaredLengthLimit(
+      Math.max(bodyLimit, config.usageBodyLimitBytes ?? DEFAULT_USAGE_BODY_LIMIT),
+    ),
   );
 
   const openapi = buildOpenApi();
@@ -184,6 +222,10 @@ export function createApiApp(deps: ApiDeps): ApiApp {
       serviceToken: config.serviceToken,
       opsToken: config.opsToken,
       keyCacheTtlMs: config.keyCacheTtlMs,
+      revocations: deps.revocationSubscriber
+        ? { subscriber: deps.revocationSubscriber, prefix: config.redisPrefix }
+        : undefined,
+      throttle,
       now,
     }),
     rateLimit({
@@ -218,7 +260,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   if (deps.ops) {
     app.use(
       '/ops/queues',
-      queueDashboard({ queues: deps.ops.queues, credentials: deps.ops.credentials }),
+      queueDashboard({ queues: deps.ops.queues, credentials: deps.ops.credentials, throttle }),
     );
   }
 
@@ -241,7 +283,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
           await deps.cache.invalidateUsers(userIds, 'usage');
         },
         config: deps.usageConfig,
-        jsonBody: jsonBody(config.usageBodyLimitBytes ?? 1024 * 1024),
+        jsonBody: jsonBody(config.usageBodyLimitBytes ?? DEFAULT_USAGE_BODY_LIMIT),
         now: () => new Date(now()),
       }),
       extra: [],
@@ -266,6 +308,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
 
   return {
     app,
+    internal,
     recorder,
     directory,
     reads,

@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from './env.js';
 
@@ -50,7 +53,40 @@ describe('API configuration', () => {
     ).toThrow(/OPS_TOKEN/);
   });
 
+  it('production needs APP_ORIGIN (or CHECKOUT_ALLOWED_ORIGINS): checkout would refuse every URL', () => {
+    const production = {
+      NODE_ENV: 'production',
+      BILLING_SERVICE_TOKEN: 'Zq8rT5mW2nB7vX4kL9pD3sF6hJ1gY0cE8u',
+      STRIPE_SECRET_KEY: 'sk_live_123',
+    };
+    expect(() => loadApiConfig(production)).toThrow(/APP_ORIGIN: is required in production/);
+    const config = loadApiConfig({ ...production, APP_ORIGIN: 'https://app.example.com/' });
+    expect(config.checkoutAllowedOrigins).toEqual(['https://app.example.com']);
+    expect(config.checkoutAllowLoopback).toBe(false);
+  });
+
   it('names API_PORT when it is not a port', () => {
     expect(() => loadApiConfig({ API_PORT: 'http' })).toThrow(/API_PORT/);
   });
+});
+
+describe('api main.ts in production', () => {
+  it('exits 1 with BILLING_SERVICE_TOKEN=aaaaaaaaaaaaaaaaaaaaaaaa, naming it, before touching Postgres', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'),
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'production',
+        BILLING_SERVICE_TOKEN: 'a'.repeat(24),
+        STRIPE_SECRET_KEY: 'sk_live_123',
+        APP_ORIGIN: 'https://app.example.com',
+        // Unreachable on purpose: a start that got past config would fail differently.
+        DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/BILLING_SERVICE_TOKEN: is too predictable/);
+  }, 60_000);
 });

@@ -1,4 +1,5 @@
 import {
+  ConfigError,
   dbEnv,
   type Env,
   isProduction,
@@ -7,25 +8,25 @@ import {
   port,
   positiveInt,
   processEnv,
+  productionSecret,
   redisEnv,
   serviceTokenEnv,
   stripeEnvSchema,
 } from '@billing/config';
+import { httpServerEnv, type ServerLimits } from '@billing/runtime';
 import { z } from 'zod';
 import { DEFAULT_TARGETS, type LatencyTargets, parseTargets } from './monitoring/targets.js';
 
-const optionalSecret = (production: boolean) =>
-  z
-    .string()
-    .min(production ? 24 : 8, `must be at least ${production ? 24 : 8} characters`)
-    .optional();
+const optionalSecret = (name: string, production: boolean) =>
+  productionSecret(name, production).optional();
 
-const originList = z
+/** Comma-separated origins (`https://host[:port]`), normalised; unset or empty → []. */
+export const originList = z
   .string()
   .optional()
   .transform((value, ctx) => {
-    if (!value) return undefined;
     const origins: string[] = [];
+    if (!value) return origins;
     for (const part of value
       .split(',')
       .map((p) => p.trim())
@@ -44,8 +45,15 @@ const originList = z
 export const apiEnvSchema = (production: boolean) =>
   z.object({
     API_PORT: port(3001),
+    /** Internal port of /metrics and /readyz (bound to METRICS_HOST, loopback by default). */
+    API_METRICS_PORT: port(9401),
     /** The ops surfaces (/ops, /api/ops) also accept this token. Unset: service token only. */
-    OPS_TOKEN: optionalSecret(production),
+    OPS_TOKEN: optionalSecret('OPS_TOKEN', production),
+    /** Failed authentications per client address and window before 429. */
+    API_AUTH_FAILURE_LIMIT: positiveInt(20),
+    API_AUTH_FAILURE_WINDOW_MS: positiveInt(60_000),
+    /** Proxy hops in front of the API (load balancer = 1), so the client address is right. */
+    API_TRUST_PROXY: z.coerce.number().int().min(0).default(0),
     /** Largest JSON body accepted. */
     API_BODY_LIMIT_BYTES: positiveInt(100 * 1024),
     /** Fixed-window rate limit per credential. */
@@ -75,7 +83,9 @@ export const apiEnvSchema = (production: boolean) =>
     API_METRICS_FLUSH_MS: positiveInt(10_000),
     /** In-process (L1) cache entries. 0 turns L1 off. */
     CACHE_L1_MAX: z.coerce.number().int().nonnegative().default(10_000),
-    /** Allowed origins for checkout success/cancel URLs (comma-separated). Unset: any https URL. */
+    /** The SaaS app's origin: where Checkout sends customers back by default. */
+    APP_ORIGIN: originList,
+    /** Further origins checkout success/cancel URLs may use (comma-separated). */
     CHECKOUT_ALLOWED_ORIGINS: originList,
     /** Budget for draining in-flight requests on SIGTERM. */
     API_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
@@ -83,6 +93,11 @@ export const apiEnvSchema = (production: boolean) =>
 
 export interface ApiConfig {
   port: number;
+  /** API_METRICS_PORT on METRICS_HOST: /metrics and /readyz with reasons. */
+  metricsPort: number;
+  metricsHost: string;
+  /** HTTP_* timeouts and connection cap of the public server. */
+  server: ServerLimits;
   databaseUrl: string;
   dbPoolMax: number;
   redisUrl: string;
@@ -98,7 +113,12 @@ export interface ApiConfig {
   latencyTargets: LatencyTargets;
   metricsFlushMs: number;
   l1Max: number;
-  checkoutAllowedOrigins: string[] | undefined;
+  authFailures: { limit: number; windowMs: number };
+  trustProxy: number;
+  /** APP_ORIGIN then CHECKOUT_ALLOWED_ORIGINS. */
+  checkoutAllowedOrigins: string[];
+  /** Outside production, loopback origins (any port) are allowed too. */
+  checkoutAllowLoopback: boolean;
   shutdownTimeoutMs: number;
 }
 
@@ -106,6 +126,13 @@ export interface ApiConfig {
 export function loadApiConfig(env: Env = processEnv()): ApiConfig {
   const production = isProduction(env);
   const api = parseEnv(apiEnvSchema(production), env, 'api');
+  if (production && api.APP_ORIGIN.length === 0 && api.CHECKOUT_ALLOWED_ORIGINS.length === 0) {
+    // Otherwise every checkout would be refused: say so at start-up, not per request.
+    throw new ConfigError(
+      'invalid api configuration: APP_ORIGIN: is required in production (where checkout returns customers)',
+      ['APP_ORIGIN: is required in production'],
+    );
+  }
   const db = dbEnv(env);
   const redis = redisEnv(env);
   const auth = serviceTokenEnv(env);
@@ -115,8 +142,12 @@ export function loadApiConfig(env: Env = processEnv()): ApiConfig {
     'stripe',
   );
   const plans = plansEnv(env);
+  const http = httpServerEnv(env);
   return {
     port: api.API_PORT,
+    metricsPort: api.API_METRICS_PORT,
+    metricsHost: http.metricsHost,
+    server: http.limits,
     databaseUrl: db.DATABASE_URL,
     dbPoolMax: db.DB_POOL_MAX,
     redisUrl: redis.REDIS_URL,
@@ -136,7 +167,10 @@ export function loadApiConfig(env: Env = processEnv()): ApiConfig {
     latencyTargets: api.API_LATENCY_TARGETS ?? DEFAULT_TARGETS,
     metricsFlushMs: api.API_METRICS_FLUSH_MS,
     l1Max: api.CACHE_L1_MAX,
-    checkoutAllowedOrigins: api.CHECKOUT_ALLOWED_ORIGINS,
+    authFailures: { limit: api.API_AUTH_FAILURE_LIMIT, windowMs: api.API_AUTH_FAILURE_WINDOW_MS },
+    trustProxy: api.API_TRUST_PROXY,
+    checkoutAllowedOrigins: [...api.APP_ORIGIN, ...api.CHECKOUT_ALLOWED_ORIGINS],
+    checkoutAllowLoopback: !production,
     shutdownTimeoutMs: api.API_SHUTDOWN_TIMEOUT_MS,
   };
 }

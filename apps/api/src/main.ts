@@ -80,6 +80,12 @@ const stripe = config.stripeSecretKey
 if (!stripe)
   logger.warn('STRIPE_SECRET_KEY not set: checkout, upgrade, cancel and proration answer 503');
 
+// Subscriber-only connection: API key revocations reach this instance at once.
+const revocationSubscriber = redis.duplicate();
+revocationSubscriber.on('error', (error) =>
+  logger.warn({ reason: error.message }, 'redis (revocation subscriber) error'),
+);
+
 let shuttingDown = false;
 const api = createApiApp({
   config: {
@@ -91,6 +97,9 @@ const api = createApiApp({
     latencyTargets: config.latencyTargets,
     metricsFlushMs: config.metricsFlushMs,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
+    checkoutAllowLoopback: config.checkoutAllowLoopback,
+    authFailures: config.authFailures,
+    trustProxy: config.trustProxy,
   },
   planList,
   db,
@@ -101,6 +110,7 @@ const api = createApiApp({
   logger,
   registry,
   usageConfig,
+  revocationSubscriber,
   isShuttingDown: () => shuttingDown,
   pages: [
     billingPageRouter({
@@ -108,6 +118,7 @@ const api = createApiApp({
       logger,
       serviceToken: config.serviceToken,
       simulator: billingPage.simulator,
+      origins: billingPage.origins,
     }),
   ],
   ops: {
@@ -117,9 +128,13 @@ const api = createApiApp({
   },
 });
 
-const server = await listen(api.app, config.port);
+const server = await listen(api.app, config.port, '0.0.0.0', config.server);
+const internalServer = await listen(api.internal, config.metricsPort, config.metricsHost);
 api.recorder.start();
-logger.info({ port: config.port }, 'api listening');
+logger.info(
+  { port: config.port, metricsPort: config.metricsPort, metricsHost: config.metricsHost },
+  'api listening',
+);
 
 const lifecycle = createLifecycle(logger, [
   {
@@ -129,10 +144,20 @@ const lifecycle = createLifecycle(logger, [
       await closeServer(server, config.shutdownTimeoutMs);
     },
   },
+  // After the public port drained, so /readyz keeps reporting 503 while it does.
+  { name: 'close internal port', run: () => closeServer(internalServer, 1_000) },
   { name: 'flush request metrics', run: () => api.recorder.stop() },
   { name: 'close cache subscriber', run: () => cache.close() },
   { name: 'close ops queues', run: () => closeOpsQueues(opsQueues) },
-  { name: 'close redis', run: () => Promise.all([closeRedis(redis), closeRedis(queueConnection)]) },
+  {
+    name: 'close redis',
+    run: () =>
+      Promise.all([
+        closeRedis(redis),
+        closeRedis(queueConnection),
+        closeRedis(revocationSubscriber),
+      ]),
+  },
   { name: 'close postgres', run: () => closeDb() },
 ]);
 void lifecycle;

@@ -216,6 +216,21 @@ describe('bad input: 400 naming the field, nothing sent to Stripe', () => {
     await expectField(await post('/api/billing/create-checkout-session', rest), 'successUrl');
   });
 
+  it.each([
+    ['successUrl', 'https://evil.example/phish'],
+    ['cancelUrl', 'https://app.example.com.evil.example/'],
+    ['successUrl', 'http://app.example.com/billing/success'],
+  ])(
+    'checkout with %s on an origin that is not listed (%s): 400, nothing sent to Stripe',
+    async (field, url) => {
+      await expectField(
+        await post('/api/billing/create-checkout-session', { ...checkout, [field]: url }),
+        field,
+        'origin_not_allowed',
+      );
+    },
+  );
+
   it('checkout with a javascript: successUrl', async () => {
     await expectField(
       await post('/api/billing/create-checkout-session', {
@@ -259,7 +274,15 @@ describe('bad input: 400 naming the field, nothing sent to Stripe', () => {
       ...checkout,
       padding: 'x'.repeat(110 * 1024),
     });
-    await expectField(response, 'body', 'payload_too_large');
+    // 413 (it was a 400 before: the hardening of body limits made every app answer 413).
+    const { status, body } = await json<ErrorBody>(response);
+    expect(status).toBe(413);
+    expect(body.error).toMatchObject({
+      code: 'payload_too_large',
+      field: 'body',
+      limitBytes: 102_400,
+    });
+    expect(fake.requests).toHaveLength(0);
   });
 
   it('checkout with a form-encoded body', async () => {

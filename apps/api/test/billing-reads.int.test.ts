@@ -384,7 +384,7 @@ describe('caching', () => {
   });
 
   it('counts hits and misses per tier in /metrics', async () => {
-    const text = await (await fetch(`${t.url}/metrics`)).text();
+    const text = await (await fetch(`${t.internalUrl}/metrics`)).text();
     expect(text).toMatch(
       /billing_cache_lookups_total\{tier="l1",result="hit",entry="subscription"[^}]*\} [1-9]/,
     );

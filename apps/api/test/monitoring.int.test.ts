@@ -152,10 +152,14 @@ describe('OpenAPI document and health', () => {
     expect(schema.additionalProperties).toBe(false);
   });
 
-  it('/healthz, /readyz and /metrics answer without auth', async () => {
+  it('/healthz and a bare /readyz answer on the public port; /metrics only on the internal one', async () => {
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
-    expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
-    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ok: true });
+    expect((await fetch(`${t.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${t.internalUrl}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${t.internalUrl}/metrics`)).text();
     expect(metrics).toContain('api_request_duration_seconds_bucket');
     expect(metrics).toContain('billing_cache_lookups_total');
   });

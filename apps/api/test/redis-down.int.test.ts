@@ -94,7 +94,7 @@ describe('Redis stopped', () => {
     expect((await json(await t.call('/api/billing/plans'))).status).toBe(200);
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
 
-    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    const metrics = await (await fetch(`${t.internalUrl}/metrics`)).text();
     expect(metrics).toMatch(/billing_cache_degraded_total\{op="read"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/api_rate_limit_degraded_total(\{[^}]*\})? [1-9]/);
   });

@@ -41,6 +41,8 @@ export const USAGE_CONFIG: UsageConfig = {
 export interface TestApi {
   api: ApiApp;
   url: string;
+  /** The internal port: /metrics, /readyz with its reason. */
+  internalUrl: string;
   db: Database;
   sql: postgres.Sql;
   redis: RedisClient;
@@ -63,6 +65,10 @@ export interface TestApiOptions {
   config?: Partial<ApiAppConfig>;
   now?: () => number;
   l1Max?: number;
+  /** Subscribe to API key revocations, as main.ts does. */
+  revocations?: boolean;
+  /** Human-facing routers (the billing page), as main.ts passes them. */
+  pages?: (deps: { sql: postgres.Sql }) => import('express').Router[];
 }
 
 /** The API on a free port against the file's own database and Redis prefix. */
@@ -98,12 +104,20 @@ export async function startTestApi(
   const queueConnection = createRedis(options.redisUrl ?? services.redisUrl, { role: 'worker' });
   queueConnection.on('error', () => {});
   const opsQueues = createOpsQueues({ connection: queueConnection, prefix: services.redisPrefix });
+  const revocationSubscriber = options.revocations ? redis.duplicate() : undefined;
+  revocationSubscriber?.on('error', () => {});
   const api = createApiApp({
     config: {
       serviceToken: SERVICE_TOKEN,
       opsToken: OPS_TOKEN,
       redisPrefix: services.redisPrefix,
       metricsFlushMs: 60_000,
+      // The SaaS app's origin in every test's checkout URLs; loopback for the billing page.
+      checkoutAllowedOrigins: ['https://app.example.com'],
+      checkoutAllowLoopback: true,
+      // Test files send many bad credentials from one address on purpose; the throttle has
+      // its own test with a low limit.
+      authFailures: { limit: 10_000, windowMs: 60_000 },
       ...options.config,
     },
     planList,
@@ -116,6 +130,8 @@ export async function startTestApi(
     registry,
     usageConfig: USAGE_CONFIG,
     now: options.now,
+    pages: options.pages?.({ sql }),
+    revocationSubscriber,
     ops: {
       queues: Object.values(opsQueues),
       stripeEventsQueue: opsQueues[QUEUES.stripeEvents],
@@ -129,9 +145,12 @@ export async function startTestApi(
   });
   const server: Server = await listen(api.app, 0, '127.0.0.1');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const internalServer: Server = await listen(api.internal, 0, '127.0.0.1');
+  const internalUrl = `http://127.0.0.1:${(internalServer.address() as AddressInfo).port}`;
   return {
     api,
     url,
+    internalUrl,
     db,
     sql,
     redis,
@@ -152,11 +171,13 @@ export async function startTestApi(
     },
     close: async () => {
       await closeServer(server, 1_000);
+      await closeServer(internalServer, 1_000);
       await api.recorder.stop();
       await cache.close();
       await closeOpsQueues(opsQueues);
       await closeRedis(redis);
       await closeRedis(queueConnection);
+      if (revocationSubscriber) await closeRedis(revocationSubscriber);
       await sql.end({ timeout: 5 });
     },
   };

@@ -2,9 +2,12 @@ import type { Logger } from '@billing/logger';
 import type { RedisClient } from '@billing/redis';
 import {
   AppError,
+  declaredLengthLimit,
   errorHandler,
-  healthRouter,
+  internalApp,
   notFoundHandler,
+  publicHealthRouter,
+  rawBody,
   ServiceUnavailableError,
   withTimeout,
 } from '@billing/runtime';
@@ -106,12 +109,43 @@ function toJob(body: unknown): { job: EventJobName; id: string; type: string } {
   return { job, id: id as string, type: type as string };
 }
 
+/** Readiness: Redis answers a PING within readyTimeoutMs. */
+function redisReady(deps: Pick<IngressDeps, 'redis' | 'config'>): () => Promise<void> {
+  const { redis, config } = deps;
+  return async () => {
+    try {
+      await withTimeout(
+        redis.ping(),
+        config.readyTimeoutMs,
+        () => new Error(`redis did not answer PING within ${config.readyTimeoutMs} ms`),
+      );
+    } catch (error) {
+      throw new Error(`redis unreachable: ${(error as Error).message}`);
+    }
+  };
+}
+
 /**
- * The ingress HTTP app: `POST /webhooks/stripe` (verify, enqueue, answer), `/healthz`,
- * `/readyz`, `/metrics`, and JSON errors for everything else. No business logic, no database.
+ * The internal port (INGRESS_METRICS_PORT): `/metrics`, `/readyz` with its reason,
+ * `/healthz`. Not for the internet: Prometheus and the orchestrator reach it.
+ */
+export function createIngressInternalApp(
+  deps: Pick<IngressDeps, 'redis' | 'config' | 'registry' | 'isShuttingDown'>,
+): express.Express {
+  return internalApp({
+    registry: deps.registry,
+    isShuttingDown: deps.isShuttingDown,
+    ready: redisReady(deps),
+  });
+}
+
+/**
+ * The ingress HTTP app: `POST /webhooks/stripe` (verify, enqueue, answer), `/healthz` and a
+ * bare `/readyz` for load balancers, and JSON errors for everything else. No business logic,
+ * no database. Metrics live on the internal app (createIngressInternalApp).
  */
 export function createIngressApp(deps: IngressDeps): express.Express {
-  const { config, queue, redis, registry } = deps;
+  const { config, queue, registry } = deps;
   const log = deps.logger.child({ module: 'ingress' });
   const metrics = createIngressMetrics(registry);
   const verifier = createSignatureVerifier({
@@ -137,23 +171,10 @@ export function createIngressApp(deps: IngressDeps): express.Express {
     if (stopping()) res.setHeader('Connection', 'close');
   };
 
-  app.use(
-    healthRouter({
-      registry,
-      isShuttingDown: deps.isShuttingDown,
-      ready: async () => {
-        try {
-          await withTimeout(
-            redis.ping(),
-            config.readyTimeoutMs,
-            () => new Error(`redis did not answer PING within ${config.readyTimeoutMs} ms`),
-          );
-        } catch (error) {
-          throw new Error(`redis unreachable: ${(error as Error).message}`);
-        }
-      },
-    }),
-  );
+  // Public probes only (no /metrics, no failure reasons): see createIngressInternalApp.
+  app.use(publicHealthRouter({ isShuttingDown: deps.isShuttingDown, ready: redisReady(deps) }));
+  // 0. A declared body over the limit is answered 413 before a byte of it is read.
+  app.use(declaredLengthLimit(config.bodyLimitBytes));
 
   // 1. Content type first, so a form post or a missing body is named as such.
   const requireJson: RequestHandler = (req, _res, next) => {
@@ -168,7 +189,8 @@ export function createIngressApp(deps: IngressDeps): express.Express {
   };
   // 2. The raw bytes, bounded: the signature covers them exactly. No decompression (Stripe
   // does not compress deliveries; inflating would let a small request expand past the limit).
-  const rawBody = express.raw({ type: () => true, limit: config.bodyLimitBytes, inflate: false });
+  // Read with a hard stop at the limit (a chunked body is cut there, not drained).
+  const readRaw = rawBody(config.bodyLimitBytes);
 
   const receive: RequestHandler = async (req, res) => {
     const receivedAt = now();
@@ -218,7 +240,7 @@ export function createIngressApp(deps: IngressDeps): express.Express {
     res.status(200).json(ACCEPTED);
   };
 
-  app.post(WEBHOOK_PATH, requireJson, rawBody, receive);
+  app.post(WEBHOOK_PATH, requireJson, readRaw, receive);
   app.all(WEBHOOK_PATH, (req, res) => {
     res
       .status(405)

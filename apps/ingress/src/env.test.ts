@@ -53,9 +53,9 @@ describe('ingress configuration', () => {
   it('does not need a Stripe API key in production: the ingress only verifies signatures', () => {
     const config = loadIngressConfig({
       NODE_ENV: 'production',
-      STRIPE_WEBHOOK_SECRETS: 'whsec_live_a',
+      STRIPE_WEBHOOK_SECRETS: 'whsec_Zq8rT5mW2nB7vX4kL9pD3sF6hJ1gY0cE8u',
     });
-    expect(config.webhookSecrets).toEqual(['whsec_live_a']);
+    expect(config.webhookSecrets).toEqual(['whsec_Zq8rT5mW2nB7vX4kL9pD3sF6hJ1gY0cE8u']);
   });
 
   it('rejects a body limit that is not a positive integer (INGRESS_BODY_LIMIT_BYTES=1mb), naming it', () => {

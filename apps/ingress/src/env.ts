@@ -8,11 +8,14 @@ import {
   redisEnv,
   stripeEnvSchema,
 } from '@billing/config';
+import { httpServerEnv, type ServerLimits } from '@billing/runtime';
 import { z } from 'zod';
 
 /** Ingress-only settings. Everything else comes from the shared redis/stripe schemas. */
 export const ingressEnvSchema = z.object({
   INGRESS_PORT: port(3000),
+  /** Internal port of /metrics and /readyz (bound to METRICS_HOST, loopback by default). */
+  INGRESS_METRICS_PORT: port(9400),
   /** Largest webhook body accepted; Stripe's own events are a few KiB, 1 MiB leaves room. */
   INGRESS_BODY_LIMIT_BYTES: positiveInt(1024 * 1024),
   /** How long one enqueue may take before the delivery is answered 503 (Stripe retries). */
@@ -25,6 +28,11 @@ export const ingressEnvSchema = z.object({
 
 export interface IngressConfig {
   port: number;
+  /** INGRESS_METRICS_PORT on METRICS_HOST: /metrics and /readyz with reasons. */
+  metricsPort: number;
+  metricsHost: string;
+  /** HTTP_* timeouts and connection cap of the public server. */
+  server: ServerLimits;
   redisUrl: string;
   /** REDIS_CLUSTER_NODES: connect to this Redis Cluster instead of redisUrl. */
   redisClusterNodes?: string[];
@@ -46,6 +54,7 @@ export interface IngressConfig {
 export function loadIngressConfig(env: Env = processEnv()): IngressConfig {
   const ingress = parseEnv(ingressEnvSchema, env, 'ingress');
   const redis = redisEnv(env);
+  const http = httpServerEnv(env);
   const stripe = parseEnv(
     stripeEnvSchema(isProduction(env)).pick({
       STRIPE_WEBHOOK_SECRETS: true,
@@ -56,6 +65,9 @@ export function loadIngressConfig(env: Env = processEnv()): IngressConfig {
   );
   return {
     port: ingress.INGRESS_PORT,
+    metricsPort: ingress.INGRESS_METRICS_PORT,
+    metricsHost: http.metricsHost,
+    server: http.limits,
     redisUrl: redis.REDIS_URL,
     redisClusterNodes: redis.REDIS_CLUSTER_NODES,
     redisPrefix: redis.REDIS_PREFIX,

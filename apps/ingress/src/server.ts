@@ -12,7 +12,7 @@ import {
 } from '@billing/runtime';
 import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { createIngressApp } from './app.js';
+import { createIngressApp, createIngressInternalApp } from './app.js';
 import type { IngressConfig } from './env.js';
 
 export interface RunningIngress {
@@ -20,6 +20,10 @@ export interface RunningIngress {
   /** e.g. http://127.0.0.1:3000 */
   url: string;
   port: number;
+  /** The internal port: /metrics, /readyz with reasons. */
+  internalServer: Server;
+  /** e.g. http://127.0.0.1:9400 */
+  internalUrl: string;
   queue: Queue;
   redis: RedisClient;
   registry: Registry;
@@ -32,6 +36,8 @@ export interface StartOptions {
   host?: string;
   /** Overrides the configured port (0 = any free port, for tests). */
   port?: number;
+  /** Overrides INGRESS_METRICS_PORT (0 = any free port, for tests). */
+  metricsPort?: number;
   /** Passed to createLifecycle: tests turn off process.exit and signal handlers. */
   exit?: boolean;
   signals?: boolean;
@@ -94,13 +100,31 @@ export async function startIngress(
     isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
     now: options.now,
   });
-  const server = await listen(app, options.port ?? config.port, options.host);
+  const server = await listen(app, options.port ?? config.port, options.host, config.server);
   const port = (server.address() as AddressInfo).port;
+  const internalServer = await listen(
+    createIngressInternalApp({
+      config,
+      redis,
+      registry,
+      isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
+    }),
+    options.metricsPort ?? config.metricsPort,
+    config.metricsHost,
+  ).catch(async (error: Error) => {
+    await closeServer(server, 1_000);
+    await queue.close().catch(() => undefined);
+    await closeRedis(redis);
+    throw new Error(`internal port ${config.metricsHost}:${config.metricsPort}: ${error.message}`);
+  });
+  const internalAddress = internalServer.address() as AddressInfo;
 
   lifecycle = createLifecycle(
     logger,
     [
       { name: 'http', run: () => closeServer(server, config.shutdownTimeoutMs) },
+      // After the public port drained, so /readyz keeps reporting 503 while it does.
+      { name: 'internal http', run: () => closeServer(internalServer, 1_000) },
       { name: 'queue', run: () => queue.close() },
       { name: 'redis', run: () => closeRedis(redis) },
     ],
@@ -112,9 +136,30 @@ export async function startIngress(
   );
 
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  const internalHost = ['0.0.0.0', '::'].includes(internalAddress.address)
+    ? '127.0.0.1'
+    : internalAddress.address.includes(':')
+      ? `[${internalAddress.address}]`
+      : internalAddress.address;
   logger.info(
-    { port, prefix: config.redisPrefix, secretCount: config.webhookSecrets.length },
+    {
+      port,
+      metricsPort: internalAddress.port,
+      metricsHost: config.metricsHost,
+      prefix: config.redisPrefix,
+      secretCount: config.webhookSecrets.length,
+    },
     'ingress listening',
   );
-  return { server, url: `http://${host}:${port}`, port, queue, redis, registry, lifecycle };
+  return {
+    server,
+    url: `http://${host}:${port}`,
+    port,
+    internalServer,
+    internalUrl: `http://${internalHost}:${internalAddress.port}`,
+    queue,
+    redis,
+    registry,
+    lifecycle,
+  };
 }

@@ -81,6 +81,16 @@ describe('signature verification against every configured secret', () => {
     });
   });
 
+  it('rejects a correctly signed delivery 301 s in the future; accepts 299 s ahead', () => {
+    expect(
+      verifier.verify(payload, signStripePayload(payload, NEW, nowSeconds + 301)),
+    ).toMatchObject({ ok: false, reason: 'timestamp_outside_tolerance' });
+    expect(verifier.verify(payload, signStripePayload(payload, NEW, nowSeconds + 299))).toEqual({
+      ok: true,
+      secretIndex: 1,
+    });
+  });
+
   it('honours a configured tolerance (60 s): a 61 s old delivery is stale', () => {
     const strict = createSignatureVerifier({
       secrets: [OLD],

@@ -48,6 +48,19 @@ function classify(error: unknown): 'header' | 'stale' | 'mismatch' {
   return 'mismatch';
 }
 
+/** Every `t=` value of a Stripe-Signature header (the library reads the last one). */
+function signedTimestamps(header: string): number[] {
+  const out: number[] = [];
+  for (const item of header.split(',')) {
+    const eq = item.indexOf('=');
+    if (eq > 0 && item.slice(0, eq).trim() === 't') {
+      const t = Number(item.slice(eq + 1).trim());
+      if (Number.isFinite(t)) out.push(t);
+    }
+  }
+  return out;
+}
+
 /**
  * Verifies a delivery against every configured secret in order (old and new during a
  * rotation) with the stripe library's own verifier: one HMAC-SHA256 and a constant-time
@@ -77,6 +90,16 @@ export function createSignatureVerifier(options: {
       const value = Array.isArray(header) ? header.join(',') : header;
       if (payload.length === 0) return fail('invalid_signature', 'empty body');
       const receivedAt = now?.();
+      // The library only rejects timestamps too far in the PAST. One too far in the future is
+      // as suspect (a signature made ahead to be replayed later, or a badly wrong clock), so
+      // the window applies in both directions. Checked before any HMAC: it costs nothing.
+      const nowSeconds = Math.floor((receivedAt ?? Date.now()) / 1000);
+      if (signedTimestamps(value).some((t) => t - nowSeconds > toleranceSeconds)) {
+        return fail(
+          'timestamp_outside_tolerance',
+          `in the future; tolerance ${toleranceSeconds} s`,
+        );
+      }
       // Start with the secret that matched last: once Stripe signs with the new secret only,
       // each delivery costs one HMAC again instead of one per configured secret.
       for (let tried = 0; tried < secrets.length; tried++) {

@@ -86,6 +86,7 @@ beforeAll(async () => {
     registry: new Registry(),
     host: '127.0.0.1',
     port: 0,
+    metricsPort: 0,
     exit: false,
     signals: false,
   });

@@ -56,6 +56,7 @@ beforeAll(async () => {
     registry: new Registry(),
     host: '127.0.0.1',
     port: 0,
+    metricsPort: 0,
     exit: false,
     signals: false,
   });
@@ -91,6 +92,16 @@ describe('POST /webhooks/stripe: accepted deliveries', () => {
     // Byte for byte what Stripe signed (pretty-printed, not re-serialised).
     expect(job?.data.raw).toBe(payload);
     expect(job?.opts.attempts).toBe(40);
+  });
+
+  it('accepts a timestamp 60 s ahead of this clock (inside the window: ordinary clock skew)', async () => {
+    const id = eventId('skew');
+    const response = await deliver(ingress.url, snapshotEvent(id), {
+      secret: NEW_SECRET,
+      timestamp: Math.floor(Date.now() / 1000) + 60,
+    });
+    expect(response.status).toBe(200);
+    expect((await inspect.getJob(id))?.id).toBe(id);
   });
 
   it('enqueues a delivery delivered 3 times once, answering 200 each time', async () => {
@@ -226,6 +237,22 @@ describe('POST /webhooks/stripe: bad input gets a 4xx naming the problem and enq
         options: { secret: NEW_SECRET, timestamp: now() - 301 },
       }),
     },
+    // The tolerance window holds both ways: a timestamp ahead of the clock is as suspect.
+    ...(
+      [
+        ['301 s', 301],
+        ['1 hour', 3_600],
+        ['1 year', 365 * 86_400],
+      ] as const
+    ).map(([label, ahead]) => ({
+      name: `a correct signature with a timestamp ${label} in the future`,
+      status: 400,
+      code: 'timestamp_outside_tolerance',
+      build: (id: string) => ({
+        payload: snapshotEvent(id),
+        options: { secret: NEW_SECRET, timestamp: now() + ahead },
+      }),
+    })),
     {
       name: 'signed malformed JSON (truncated body)',
       status: 400,
@@ -384,13 +411,13 @@ describe('health, readiness and metrics', () => {
   });
 
   it('/metrics counts requests by outcome, verify failures by reason, secret index and enqueue latency', async () => {
-    const text = await (await fetch(`${ingress.url}/metrics`)).text();
+    const text = await (await fetch(`${ingress.internalUrl}/metrics`)).text();
     const value = (pattern: RegExp) => Number(text.match(pattern)?.[1] ?? Number.NaN);
     expect(value(/ingress_webhook_requests_total\{outcome="accepted"\} (\d+)/)).toBeGreaterThan(0);
     expect(value(/ingress_webhook_requests_total\{outcome="payload_too_large"\} (\d+)/)).toBe(1);
     expect(
       value(/ingress_webhook_verify_failures_total\{reason="timestamp_outside_tolerance"\} (\d+)/),
-    ).toBe(1);
+    ).toBe(4); // one 301 s old, three in the future
     expect(value(/ingress_webhook_verify_failures_total\{reason="invalid_signature"\} (\d+)/)).toBe(
       2,
     );

@@ -27,6 +27,8 @@ export interface RunningApp {
   proc: NodeProcess;
   port: number;
   url: string;
+  /** The internal port (/metrics, /readyz with reasons) of the ingress and the API. */
+  metricsUrl?: string;
 }
 
 function sharedEnv(target: StackTarget): Record<string, string> {
@@ -53,22 +55,37 @@ async function launch(
   options: {
     name?: string;
     portVariable: string;
+    /** The app's internal-port variable (INGRESS_METRICS_PORT, API_METRICS_PORT). */
+    metricsPortVariable?: string;
     env: Record<string, string>;
     nodeArgs?: string[];
   },
 ): Promise<RunningApp> {
   const port = await freePort();
+  const metricsPort = options.metricsPortVariable ? await freePort() : undefined;
   const name = options.name ?? app;
   const proc = spawnApp(app, {
     name,
-    env: { ...sharedEnv(target), [options.portVariable]: String(port), ...options.env },
+    env: {
+      ...sharedEnv(target),
+      [options.portVariable]: String(port),
+      ...(options.metricsPortVariable
+        ? { [options.metricsPortVariable]: String(metricsPort) }
+        : {}),
+      ...options.env,
+    },
     logFile: path.join(target.logDir, `${name}.log`),
     nodeArgs: options.nodeArgs,
     log: target.log,
   });
   const url = `http://127.0.0.1:${port}`;
   await waitHttpOk(proc, `${url}/readyz`);
-  return { proc, port, url };
+  return {
+    proc,
+    port,
+    url,
+    metricsUrl: metricsPort ? `http://127.0.0.1:${metricsPort}` : undefined,
+  };
 }
 
 /** `apps/ingress` as a process of its own, ready (its /readyz answers 200). */
@@ -79,6 +96,7 @@ export function startIngressApp(
   return launch('ingress', target, {
     name: options.name,
     portVariable: 'INGRESS_PORT',
+    metricsPortVariable: 'INGRESS_METRICS_PORT',
     env: { ...options.env },
     nodeArgs: options.nodeArgs,
   });
@@ -119,6 +137,7 @@ export function startApiApp(
   return launch('api', target, {
     name: options.name,
     portVariable: 'API_PORT',
+    metricsPortVariable: 'API_METRICS_PORT',
     env: { BILLING_SERVICE_TOKEN: options.serviceToken, ...options.env },
     nodeArgs: options.nodeArgs,
   });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { weakSecretReason } from './secrets.js';
 
 /** The one place the process environment is read. Everything else receives parsed config. */
 export type Env = Record<string, string | undefined>;
@@ -122,8 +123,30 @@ const secretList = (name: string, production: boolean, devDefault: string) =>
         ctx.addIssue({ code: 'custom', message: 'must list at least one secret' });
         return z.NEVER;
       }
+      // Production: a public or guessable secret lets anyone forge a signed delivery.
+      if (production) {
+        for (const [index, part] of parts.entries()) {
+          const reason = weakSecretReason(part, 'whsec_');
+          if (reason) {
+            ctx.addIssue({ code: 'custom', message: `secret #${index + 1} ${reason}` });
+            return z.NEVER;
+          }
+        }
+      }
       return parts;
     });
+
+/**
+ * A production secret: required, and refused when public, short or predictable
+ * (`weakSecretReason`). Outside production any value of `devMin` characters is accepted.
+ */
+export const productionSecret = (name: string, production: boolean, devMin = 8) =>
+  production
+    ? z.string({ message: `${name} is required in production` }).superRefine((value, ctx) => {
+        const reason = weakSecretReason(value);
+        if (reason) ctx.addIssue({ code: 'custom', message: reason });
+      })
+    : z.string().min(devMin, `must be at least ${devMin} characters`);
 
 export const DEV_WEBHOOK_SECRET = 'whsec_local_development_only';
 
@@ -150,10 +173,8 @@ export const stripeEnv = (env: Env = processEnv()): StripeEnv =>
 export const serviceTokenSchema = (production: boolean) =>
   z.object({
     BILLING_SERVICE_TOKEN: production
-      ? z
-          .string({ message: 'BILLING_SERVICE_TOKEN is required in production' })
-          .min(24, 'must be at least 24 characters')
-      : z.string().min(8, 'must be at least 8 characters').default('dev-service-token'),
+      ? productionSecret('BILLING_SERVICE_TOKEN', true)
+      : productionSecret('BILLING_SERVICE_TOKEN', false).default('dev-service-token'),
   });
 export const serviceTokenEnv = (env: Env = processEnv()) =>
   parseEnv(serviceTokenSchema(isProduction(env)), env, 'auth');

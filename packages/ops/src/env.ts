@@ -1,4 +1,11 @@
-import { type Env, parseEnv, positiveInt, processEnv } from '@billing/config';
+import {
+  type Env,
+  isProduction,
+  parseEnv,
+  positiveInt,
+  processEnv,
+  weakSecretReason,
+} from '@billing/config';
 import { z } from 'zod';
 import type { BackoffOptions } from './rate-limit.js';
 
@@ -48,7 +55,14 @@ export const opsEnvSchema = z
   });
 export type OpsEnv = z.infer<typeof opsEnvSchema>;
 
-export const opsEnv = (env: Env = processEnv()): OpsEnv => parseEnv(opsEnvSchema, env, 'ops');
+/** Production also refuses a guessable dashboard password, as it does every other secret. */
+const productionOpsEnvSchema = opsEnvSchema.superRefine((env, ctx) => {
+  const reason = env.OPS_BASIC_PASSWORD ? weakSecretReason(env.OPS_BASIC_PASSWORD) : undefined;
+  if (reason) ctx.addIssue({ code: 'custom', path: ['OPS_BASIC_PASSWORD'], message: reason });
+});
+
+export const opsEnv = (env: Env = processEnv()): OpsEnv =>
+  parseEnv(isProduction(env) ? productionOpsEnvSchema : opsEnvSchema, env, 'ops');
 
 /** The 429 back-off the ops settings describe (OPS_RATE_LIMIT_*). */
 export const backoffFromEnv = (env: OpsEnv): BackoffOptions => ({

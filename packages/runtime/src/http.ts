@@ -1,7 +1,8 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Logger } from '@billing/logger';
 import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
 import type { Registry } from 'prom-client';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './env.js';
 import { AppError } from './errors.js';
 
 export interface HealthOptions {
@@ -12,7 +13,12 @@ export interface HealthOptions {
   isShuttingDown?: () => boolean;
 }
 
-/** `/healthz` (the process is alive), `/readyz` (its dependencies answer), `/metrics`. */
+/**
+ * The internal health surface: `/healthz` (the process is alive), `/readyz` (its
+ * dependencies answer, with the reason when not), `/metrics`. Serve it on the internal
+ * port (`internalApp`), never on the public one: the reasons name internal hosts and the
+ * metrics describe traffic.
+ */
 export function healthRouter(options: HealthOptions): Router {
   const router = express.Router();
   router.get('/healthz', (_req, res) => {
@@ -37,6 +43,46 @@ export function healthRouter(options: HealthOptions): Router {
   return router;
 }
 
+/**
+ * The public port's probes, for load balancers that can only probe the traffic port:
+ * `/healthz`, and `/readyz` as a bare 200/503 (no reason; no /metrics). Concurrent probes
+ * share one dependency check, so probing the public port cannot multiply Redis or
+ * Postgres round trips.
+ */
+export function publicHealthRouter(options: Omit<HealthOptions, 'registry'>): Router {
+  const router = express.Router();
+  let inFlight: Promise<boolean> | undefined;
+  const check = () => {
+    inFlight ??= options
+      .ready()
+      .then(
+        () => true,
+        () => false,
+      )
+      .finally(() => {
+        inFlight = undefined;
+      });
+    return inFlight;
+  };
+  router.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const ok = !options.isShuttingDown?.() && (await check());
+    res.status(ok ? 200 : 503).json({ ok });
+  });
+  return router;
+}
+
+/** The internal port's app: `healthRouter` and a JSON 404 for anything else. */
+export function internalApp(options: HealthOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(healthRouter(options));
+  app.use(notFoundHandler);
+  return app;
+}
+
 /** JSON 404 for any route nobody handled. */
 export const notFoundHandler: RequestHandler = (req, res) => {
   res
@@ -51,6 +97,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
+    // Answering before the request body was read (a 401, a 413, a chunked body cut at the
+    // limit): close instead of letting Node drain an unbounded body to reuse the socket.
+    if (!req.complete) res.set('Connection', 'close');
     if (error instanceof AppError) {
       res
         .status(error.status)
@@ -59,8 +108,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     const status = typeof error?.status === 'number' ? error.status : 500;
     if (status === 413 || error?.type === 'entity.too.large') {
+      const limit = typeof error?.limit === 'number' ? ` of ${error.limit} bytes` : '';
       res.status(413).json({
-        error: { code: 'payload_too_large', message: 'request body exceeds the size limit' },
+        error: { code: 'payload_too_large', message: `request body exceeds the limit${limit}` },
       });
       return;
     }
@@ -71,9 +121,17 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (status >= 400 && status < 500) {
-      res
-        .status(status)
-        .json({ error: { code: 'bad_request', message: String(error?.message ?? 'bad request') } });
+      // Only messages marked safe to show (http-errors' `expose`): others can carry file
+      // paths or library internals.
+      const message =
+        error?.expose === true && error?.message ? String(error.message) : 'bad request';
+      const code =
+        typeof error?.code === 'string' && error?.expose === true
+          ? error.code
+          : status === 404
+            ? 'not_found'
+            : 'bad_request';
+      res.status(status).json({ error: { code, message } });
       return;
     }
     logger.error({ err: error, method: req.method, path: req.path }, 'unhandled request error');
@@ -81,15 +139,62 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-/** Starts listening; resolves with the server once it accepts connections. */
-export function listen(app: express.Express, port: number, host = '0.0.0.0'): Promise<Server> {
+/**
+ * Starts listening with `limits` (timeouts and a connection cap, DEFAULT_SERVER_LIMITS when
+ * omitted); resolves with the server once it accepts connections. Node checks the header
+ * and request timeouts on a timer (30 s by default); here it runs every tenth of the
+ * shorter timeout, so a slow client is cut close to the limit, not up to 30 s later.
+ */
+export function listen(
+  app: express.Express,
+  port: number,
+  host = '0.0.0.0',
+  limits: ServerLimits = DEFAULT_SERVER_LIMITS,
+): Promise<Server> {
+  const shortest = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(shortest / 10))),
+    },
+    app,
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) =>
-      error ? reject(error) : resolve(server),
-    );
-    server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 66_000;
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
   });
+}
+
+/**
+ * 413 at once when the declared Content-Length is over `limit`, before anything reads the
+ * body, and the connection is closed rather than drained (draining 2 GB to keep a socket
+ * alive is what an attacker wants). Chunked bodies have no declared length: the body
+ * parsers count them and stop at the limit, and `errorHandler` closes those connections too.
+ * The error is shaped like body-parser's, so each app's own 413 mapping answers it.
+ */
+export function declaredLengthLimit(limit: number): RequestHandler {
+  return (req, res, next) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      res.set('Connection', 'close');
+      next(
+        Object.assign(new Error(`request body of ${declared} bytes exceeds ${limit}`), {
+          status: 413,
+          type: 'entity.too.large',
+          expected: declared,
+          limit,
+        }),
+      );
+      return;
+    }
+    next();
+  };
 }
 
 /** Stops accepting connections and waits for in-flight requests (then idle sockets close). */

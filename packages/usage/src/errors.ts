@@ -1,12 +1,16 @@
 /**
  * Why a record was not stored. Stable strings: clients switch on them.
  *
- * - Shape: `invalid_record` (not an object), `missing_user_id`, `invalid_user_id`,
+ * - Shape: `invalid_record` (not an object), `missing_user_id`, `invalid_user_id` (not the
+ *   billing API's user id rule: 1-200 of letters, digits and _ . : @ | -),
  *   `unknown_metric`, `invalid_quantity` (missing, not a number, beyond 2^53),
  *   `non_integer_quantity`, `negative_quantity` (negative without `correctsKey`),
- *   `invalid_occurred_at` (missing, unparseable, or without a time zone),
- *   `occurred_in_future` (beyond the allowed clock skew), `missing_idempotency_key`,
- *   `idempotency_key_too_long`, `invalid_corrects_key`, `invalid_metadata`.
+ *   `invalid_occurred_at` (missing, unparseable, without a time zone, or a date that does
+ *   not exist such as 2026-02-31), `occurred_in_future` (beyond the allowed clock skew),
+ *   `before_first_period` (before USAGE_FREE_EPOCH, the start of every user's first
+ *   period), `missing_idempotency_key`, `idempotency_key_too_long`,
+ *   `invalid_idempotency_key` (NUL or an unpaired surrogate), `invalid_corrects_key`,
+ *   `invalid_metadata` (not an object, over 4 KiB, or a NUL / unpaired surrogate inside).
  * - Corrections: `correction_not_negative`, `correction_target_not_found`,
  *   `correction_metric_mismatch`, `correction_of_correction`, `correction_exceeds_original`.
  * - Booking: `period_closed` (USAGE_LATE_POLICY=reject only), `limit_exceeded`
@@ -22,8 +26,10 @@ export const USAGE_ERRORS = [
   'negative_quantity',
   'invalid_occurred_at',
   'occurred_in_future',
+  'before_first_period',
   'missing_idempotency_key',
   'idempotency_key_too_long',
+  'invalid_idempotency_key',
   'invalid_corrects_key',
   'invalid_metadata',
   'correction_not_negative',

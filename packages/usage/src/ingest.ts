@@ -92,6 +92,9 @@ export async function ingestUsage(
     metrics: options.metrics,
     now,
     maxFutureSkewMs: config.maxFutureSkewMs,
+    // No user has a period before metering began (USAGE_FREE_EPOCH); earlier dates are
+    // typos or probes (0001-01-01) that would otherwise be booked as adjustments.
+    earliest: config.freeEpoch,
   });
   const rejections = new Map<number, UsageError>(
     validation.rejected.map((r) => [r.index, r.error]),

@@ -1,3 +1,4 @@
+import { isValidUserId } from '@billing/config';
 import type { RecordRejection, UsageError } from './errors.js';
 
 /** A record as a client sends it (JSON). */
@@ -33,6 +34,8 @@ export interface ValidateOptions {
   now: Date;
   /** How far `occurredAt` may lie ahead of `now`. */
   maxFutureSkewMs: number;
+  /** Start of every user's first period (USAGE_FREE_EPOCH): earlier records are refused. */
+  earliest?: Date;
 }
 
 export interface ValidationResult {
@@ -41,17 +44,45 @@ export interface ValidationResult {
 }
 
 export const MAX_KEY_LENGTH = 255;
-export const MAX_USER_ID_LENGTH = 255;
 export const MAX_METADATA_BYTES = 4096;
 
-const ZONED_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const ZONED_ISO =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-](\d{2}):?(\d{2}))$/i;
+
+/**
+ * NUL (Postgres text and jsonb cannot hold it: the whole batch failed with a 500) or a UTF-16
+ * surrogate without its pair (stored as U+FFFD, i.e. as a different string).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what this pattern must find
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** True when some key or string value anywhere in `value` cannot be stored as sent. */
+function hasUnstorable(value: unknown): boolean {
+  if (typeof value === 'string') return UNSTORABLE.test(value);
+  if (Array.isArray(value)) return value.some(hasUnstorable);
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).some(([key, item]) => UNSTORABLE.test(key) || hasUnstorable(item));
+  }
+  return false;
+}
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 
 function parseOccurredAt(value: unknown): Date | undefined {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
-  if (typeof value !== 'string' || !ZONED_ISO.test(value)) return undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = ZONED_ISO.exec(value);
+  if (!match) return undefined;
+  // Date.parse rolls impossible dates over (2026-02-31 → 03-03): every field must exist.
+  const [, y, mo, d, h, mi, s = '0', , , oh = '0', om = '0'] = match;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return undefined;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
+  if (Number(oh) > 23 || Number(om) > 59) return undefined;
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? undefined : new Date(ms);
 }
@@ -61,13 +92,14 @@ export function validateUsageRecord(
   input: unknown,
   index: number,
   metrics: ReadonlySet<string>,
-  options: Pick<ValidateOptions, 'now' | 'maxFutureSkewMs'>,
+  options: Pick<ValidateOptions, 'now' | 'maxFutureSkewMs' | 'earliest'>,
 ): ValidUsageRecord | UsageError {
   if (!isPlainObject(input)) return 'invalid_record';
   const { userId, metric, quantity, occurredAt, idempotencyKey, correctsKey, metadata } = input;
 
   if (userId === undefined || userId === null || userId === '') return 'missing_user_id';
-  if (typeof userId !== 'string' || userId.length > MAX_USER_ID_LENGTH) return 'invalid_user_id';
+  // The billing API's rule, so usage cannot be booked to an id the API would refuse.
+  if (!isValidUserId(userId)) return 'invalid_user_id';
 
   if (typeof metric !== 'string' || !metrics.has(metric)) return 'unknown_metric';
 
@@ -78,12 +110,14 @@ export function validateUsageRecord(
   const at = parseOccurredAt(occurredAt);
   if (!at) return 'invalid_occurred_at';
   if (at.getTime() > options.now.getTime() + options.maxFutureSkewMs) return 'occurred_in_future';
+  if (options.earliest && at.getTime() < options.earliest.getTime()) return 'before_first_period';
 
   if (idempotencyKey === undefined || idempotencyKey === null || idempotencyKey === '') {
     return 'missing_idempotency_key';
   }
   if (typeof idempotencyKey !== 'string') return 'missing_idempotency_key';
   if (idempotencyKey.length > MAX_KEY_LENGTH) return 'idempotency_key_too_long';
+  if (UNSTORABLE.test(idempotencyKey)) return 'invalid_idempotency_key';
 
   let corrects: string | null = null;
   if (correctsKey !== undefined && correctsKey !== null) {
@@ -91,7 +125,8 @@ export function validateUsageRecord(
       typeof correctsKey !== 'string' ||
       correctsKey === '' ||
       correctsKey.length > MAX_KEY_LENGTH ||
-      correctsKey === idempotencyKey
+      correctsKey === idempotencyKey ||
+      UNSTORABLE.test(correctsKey)
     ) {
       return 'invalid_corrects_key';
     }
@@ -105,6 +140,7 @@ export function validateUsageRecord(
   if (metadata !== undefined && metadata !== null) {
     if (!isPlainObject(metadata)) return 'invalid_metadata';
     if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) return 'invalid_metadata';
+    if (hasUnstorable(metadata)) return 'invalid_metadata';
     meta = metadata;
   }
 

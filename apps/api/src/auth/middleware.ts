@@ -1,12 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { apiKeys, type Database } from '@billing/db';
 import type { Logger } from '@billing/logger';
+import type { RedisClient } from '@billing/queue';
 import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '@billing/runtime';
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { RequestHandler } from 'express';
 import { LRUCache } from 'lru-cache';
-import { hashApiKey } from './api-keys.js';
+import { hashApiKey, revocationChannel } from './api-keys.js';
 import type { AuthContext } from './context.js';
+import { type AuthFailureThrottle, AuthThrottledError } from './rate-limit.js';
 
 export interface AuthOptions {
   db: Database;
@@ -15,8 +17,18 @@ export interface AuthOptions {
   opsToken?: string;
   /** How long a looked-up API key (or its absence) is trusted in process. Revocation latency. */
   keyCacheTtlMs?: number;
+  /**
+   * A subscriber connection (REDIS_PREFIX = `prefix`): announced revocations drop the key
+   * from the in-process cache at once (revokeApiKey publishes them).
+   */
+  revocations?: { subscriber: RedisClient; prefix: string };
+  /** Failed attempts per client address; past the limit, 429 without looking further. */
+  throttle?: AuthFailureThrottle;
   now?: () => number;
 }
+
+/** The shape of every key createApiKey issues; anything else is refused without a query. */
+const API_KEY_SHAPE = /^bk_[A-Za-z0-9_-]{43}$/;
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -53,16 +65,50 @@ export function authenticate(options: AuthOptions): RequestHandler {
     ttl: options.keyCacheTtlMs ?? 30_000,
   });
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
+  if (options.revocations) {
+    const channel = revocationChannel(options.revocations.prefix);
+    const subscriber = options.revocations.subscriber;
+    subscriber.on('message', (from: string, hash: string) => {
+      if (from === channel) keys.delete(hash);
+    });
+    // Connections of the cache role do not queue commands while connecting: subscribe once
+    // ready (ioredis re-subscribes by itself after a reconnect).
+    const subscribe = () =>
+      subscriber.subscribe(channel).catch((error: Error) => {
+        log.warn(
+          { reason: error.message },
+          'revocation subscriber failed; revocations wait for the key cache TTL',
+        );
+      });
+    if (subscriber.status === 'ready') void subscribe();
+    else subscriber.once('ready', () => void subscribe());
+  }
 
   const lookup = async (hash: string): Promise<KeyLookup> => {
     const cached = keys.get(hash);
     if (cached) return cached;
-    let rows: { id: string; scope: 'user' | 'service'; userId: string | null }[];
+    let rows: {
+      id: string;
+      scope: 'user' | 'service';
+      userId: string | null;
+      expiresAt: Date | string | null;
+    }[];
     try {
       rows = await options.db
-        .select({ id: apiKeys.id, scope: apiKeys.scope, userId: apiKeys.userId })
+        .select({
+          id: apiKeys.id,
+          scope: apiKeys.scope,
+          userId: apiKeys.userId,
+          expiresAt: apiKeys.expiresAt,
+        })
         .from(apiKeys)
-        .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
+        .where(
+          and(
+            eq(apiKeys.keyHash, hash),
+            isNull(apiKeys.revokedAt),
+            or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`)),
+          ),
+        )
         .limit(1);
     } catch (error) {
       log.error({ reason: (error as Error).message }, 'api key lookup failed');
@@ -75,7 +121,9 @@ export function authenticate(options: AuthOptions): RequestHandler {
     else if (row?.scope === 'user' && row.userId) {
       result = { context: { kind: 'user', credentialId: `key:${row.id}`, userId: row.userId } };
     }
-    keys.set(hash, result);
+    // An expiring key is trusted in process no longer than it lives.
+    const expiresIn = row?.expiresAt ? new Date(row.expiresAt).getTime() - Date.now() : undefined;
+    keys.set(hash, result, expiresIn !== undefined ? { ttl: Math.max(1, expiresIn) } : undefined);
     return result;
   };
 
@@ -90,10 +138,18 @@ export function authenticate(options: AuthOptions): RequestHandler {
       .catch((error: Error) => log.warn({ reason: error.message }, 'could not record key use'));
   };
 
+  const address = (req: { ip?: string | undefined }) => req.ip ?? 'unknown';
   return async (req, res, next) => {
+    const throttle = options.throttle;
+    if (throttle && (await throttle.blocked(address(req)))) {
+      const retryAfter = Math.max(1, Math.ceil(throttle.windowMs / 1000));
+      res.set('Retry-After', String(retryAfter));
+      throw new AuthThrottledError(retryAfter);
+    }
     const token = bearerToken(req.headers.authorization);
     if (!token) {
       res.set('WWW-Authenticate', 'Bearer');
+      await throttle?.failed(address(req));
       throw new UnauthorizedError('missing bearer token');
     }
     const presented = digest(token);
@@ -105,8 +161,10 @@ export function authenticate(options: AuthOptions): RequestHandler {
       req.auth = { kind: 'ops', credentialId: 'ops-token' };
       return next();
     }
-    const found = await lookup(hashApiKey(token));
+    // Not shaped like an issued key: no key can match, so no query (random tokens cost nothing).
+    const found = API_KEY_SHAPE.test(token) ? await lookup(hashApiKey(token)) : { context: null };
     if (!found.context) {
+      await throttle?.failed(address(req));
       res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw new UnauthorizedError('invalid or revoked token');
     }
@@ -116,11 +174,20 @@ export function authenticate(options: AuthOptions): RequestHandler {
   };
 }
 
-/** Ops surfaces: the ops token or a service credential. */
+/**
+ * Ops surfaces (every `/api/ops/*` and `/ops/*` route, like `/ops/queues`): OPS_TOKEN or
+ * BILLING_SERVICE_TOKEN itself, nothing else. A service-scope API key acts for users (the
+ * SaaS backend's key) and is refused here like a user key, so the same credential gets the
+ * same answer on every ops surface.
+ */
+export const isOpsCredential = (auth: AuthContext | undefined): boolean =>
+  auth?.kind === 'ops' || (auth?.kind === 'service' && auth.credentialId === 'service-token');
+
 export const requireOps: RequestHandler = (req, _res, next) => {
-  const kind = req.auth?.kind;
-  if (kind !== 'ops' && kind !== 'service') {
-    throw new ForbiddenError('ops routes need the ops or service token');
+  if (!isOpsCredential(req.auth)) {
+    throw new ForbiddenError(
+      'ops routes need BILLING_SERVICE_TOKEN or OPS_TOKEN; API keys are refused',
+    );
   }
   next();
 };

@@ -88,3 +88,67 @@ export function rateLimit(options: RateLimitOptions): RequestHandler {
     return next();
   };
 }
+
+export interface AuthFailureThrottle {
+  /** True when `address` has failed authentication `limit` times in the current window. */
+  blocked(address: string): Promise<boolean>;
+  /** Counts one failed authentication from `address`. */
+  failed(address: string): Promise<void>;
+  limit: number;
+  windowMs: number;
+}
+
+export class AuthThrottledError extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super(429, 'auth_throttled', 'too many failed authentication attempts from this address', {
+      retryAfterSeconds,
+    });
+  }
+}
+
+/**
+ * Failed authentications per client address, in a fixed window in Redis (shared by every
+ * instance). Past `limit`, the address gets 429 before its credential is even looked at, so
+ * guessing tokens or basic-auth passwords costs one window per `limit` tries, and costs the
+ * database nothing. Redis down → not throttled (as the request rate limit).
+ */
+export function authFailureThrottle(options: {
+  redis: RedisClient;
+  prefix: string;
+  limit: number;
+  windowMs: number;
+  registry: Registry;
+  now?: () => number;
+}): AuthFailureThrottle {
+  const now = options.now ?? Date.now;
+  const throttled = new Counter({
+    name: 'api_auth_throttled_total',
+    help: 'Requests answered 429 because their address failed authentication too often',
+    registers: [options.registry],
+  });
+  const key = (address: string) =>
+    `${options.prefix}:authfail:${address}:${Math.floor(now() / options.windowMs)}`;
+  return {
+    limit: options.limit,
+    windowMs: options.windowMs,
+    async blocked(address) {
+      try {
+        const count = Number((await options.redis.get(key(address))) ?? 0);
+        if (count >= options.limit) {
+          throttled.inc();
+          return true;
+        }
+      } catch {
+        // Redis unavailable: authentication itself still decides.
+      }
+      return false;
+    },
+    async failed(address) {
+      try {
+        await runScript(options.redis, SCRIPT, [key(address)], [options.windowMs * 2]);
+      } catch {
+        // as above
+      }
+    },
+  };
+}

@@ -10,14 +10,18 @@ const simulator = {
 
 describe('billing page configuration', () => {
   it('is in API-key mode unless STRIPE_SIMULATOR is set', () => {
-    expect(billingPageConfig({})).toEqual({ simulator: false });
-    expect(billingPageConfig({ STRIPE_SIMULATOR: 'false' })).toEqual({ simulator: false });
+    expect(billingPageConfig({})).toEqual({ simulator: false, origins: [] });
+    expect(billingPageConfig({ STRIPE_SIMULATOR: 'false' })).toEqual({
+      simulator: false,
+      origins: [],
+    });
   });
 
   it('turns simulator mode on with a loopback STRIPE_API_BASE and a test key', () => {
-    expect(billingPageConfig(simulator)).toEqual({ simulator: true });
+    expect(billingPageConfig(simulator)).toEqual({ simulator: true, origins: [] });
     expect(billingPageConfig({ ...simulator, STRIPE_API_BASE: 'http://localhost:9' })).toEqual({
       simulator: true,
+      origins: [],
     });
   });
 

@@ -8,6 +8,7 @@ import {
   stripeEnvSchema,
 } from '@billing/config';
 import { z } from 'zod';
+import { originList } from '../env.js';
 
 /**
  * STRIPE_SIMULATOR=true (set by `npm start` when it runs the bundled Stripe simulator) turns
@@ -19,18 +20,24 @@ import { z } from 'zod';
  * - the Stripe key, when set, is a test key.
  * The router additionally answers the simulator-only routes to loopback clients only.
  */
-const schema = z.object({ STRIPE_SIMULATOR: flag(false) });
+const schema = z.object({
+  STRIPE_SIMULATOR: flag(false),
+  /** Public origins the page is served under (comma-separated), beyond loopback. */
+  BILLING_PAGE_ORIGINS: originList,
+});
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 export interface BillingPageConfig {
   /** Simulator mode: user picker and service-token proxy (local development only). */
   simulator: boolean;
+  /** BILLING_PAGE_ORIGINS: origins (besides loopback) whose Host the page answers. */
+  origins: string[];
 }
 
 export function billingPageConfig(env: Env = processEnv()): BillingPageConfig {
-  const { STRIPE_SIMULATOR } = parseEnv(schema, env, 'billing page');
-  if (!STRIPE_SIMULATOR) return { simulator: false };
+  const { STRIPE_SIMULATOR, BILLING_PAGE_ORIGINS: origins } = parseEnv(schema, env, 'billing page');
+  if (!STRIPE_SIMULATOR) return { simulator: false, origins };
   const refuse = (reason: string) => {
     throw new ConfigError(`invalid billing page configuration: STRIPE_SIMULATOR: ${reason}`, [
       `STRIPE_SIMULATOR: ${reason}`,
@@ -49,5 +56,5 @@ export function billingPageConfig(env: Env = processEnv()): BillingPageConfig {
   if (stripe.STRIPE_SECRET_KEY && !stripe.STRIPE_SECRET_KEY.startsWith('sk_test_')) {
     refuse('needs a test key (sk_test_…) or none');
   }
-  return { simulator: true };
+  return { simulator: true, origins };
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
+import { sameOriginGate } from '@billing/runtime';
 import express, { type RequestHandler, type Router } from 'express';
 import { knownUsers } from './users.js';
 
@@ -26,6 +27,11 @@ export interface BillingPageDeps {
   serviceToken: string;
   /** billingPageConfig().simulator. */
   simulator: boolean;
+  /**
+   * billingPageConfig().origins: public origins the page is served under, beyond loopback.
+   * Requests for any other Host, or from another origin, are refused (sameOriginGate).
+   */
+  origins?: readonly string[];
 }
 
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
@@ -82,7 +88,9 @@ export function billingPageRouter(deps: BillingPageDeps): Router {
     res.set(SECURITY_HEADERS);
     next();
   };
-  router.use('/billing', headers);
+  // Every /billing route: foreign Host (DNS rebinding), cross-site reads and non-JSON or
+  // unproven-origin state changes get 403 before anything else runs.
+  router.use('/billing', sameOriginGate({ origins: deps.origins }), headers);
 
   const sendPage: RequestHandler = (_req, res) => {
     res.set('Cache-Control', 'no-store');
@@ -92,7 +100,11 @@ export function billingPageRouter(deps: BillingPageDeps): Router {
   router.get('/billing/', sendPage);
   router.use(
     '/billing/assets',
-    express.static(PUBLIC_DIR, { index: false, fallthrough: false, maxAge: 0, etag: true }),
+    express.static(PUBLIC_DIR, { index: false, fallthrough: true, maxAge: 0, etag: true }),
+    // A plain 404: serve-static's own error names the absolute path it looked at.
+    (_req, res) => {
+      res.status(404).json(errorBody('not_found', 'no such asset'));
+    },
   );
 
   router.get('/billing/config.json', (_req, res) => {

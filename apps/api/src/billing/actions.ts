@@ -16,6 +16,7 @@ import {
 } from './queries.js';
 import { fromStripeError, stripeNotConfigured } from './stripe-errors.js';
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 export interface PlanChoice {
   planId: string;
   interval: Interval;
@@ -68,7 +69,10 @@ export interface BillingActionsDeps {
   stripe: Stripe | undefined;
   logger: Logger;
   /** If set, checkout success/cancel URLs must have one of these origins. */
+  /** APP_ORIGIN and CHECKOUT_ALLOWED_ORIGINS: where Checkout may send a customer back. */
   checkoutAllowedOrigins?: string[];
+  /** Also allow loopback origins (development; never in production). */
+  checkoutAllowLoopback?: boolean;
   now?: () => number;
 }
 
@@ -124,14 +128,21 @@ export class BillingActions {
     return plan;
   }
 
-  /** Success/cancel URLs: absolute http(s), and from an allowed origin when configured. */
+  /**
+   * Success/cancel URLs: Stripe sends the paying customer there, so an open list would make
+   * Checkout a redirector to any site. Allowed: the configured origins (APP_ORIGIN and
+   * CHECKOUT_ALLOWED_ORIGINS) and, outside production, loopback on any port.
+   */
   checkRedirectUrl(field: 'successUrl' | 'cancelUrl', value: string): void {
-    const allowed = this.deps.checkoutAllowedOrigins;
-    if (!allowed) return;
-    const origin = new URL(value).origin;
-    if (!allowed.includes(origin)) {
-      throw fieldError(field, `origin ${origin} is not allowed (CHECKOUT_ALLOWED_ORIGINS)`, 'body');
-    }
+    const url = new URL(value);
+    if (this.deps.checkoutAllowedOrigins?.includes(url.origin)) return;
+    if (this.deps.checkoutAllowLoopback && LOOPBACK_HOSTS.has(url.hostname)) return;
+    throw fieldError(
+      field,
+      `origin ${url.origin} is not allowed (APP_ORIGIN, CHECKOUT_ALLOWED_ORIGINS)`,
+      'body',
+      'origin_not_allowed',
+    );
   }
 
   async checkout(

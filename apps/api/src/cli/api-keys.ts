@@ -1,17 +1,19 @@
 import { parseArgs } from 'node:util';
-import { dbEnv, loadOrExit } from '@billing/config';
+import { dbEnv, isValidUserId, loadOrExit, redisEnv } from '@billing/config';
 import { apiKeys, createDb } from '@billing/db';
-import { and, eq, isNull } from 'drizzle-orm';
-import { createApiKey } from '../auth/api-keys.js';
+import { closeRedis, createRedis } from '@billing/queue';
+import { eq } from 'drizzle-orm';
+import { createApiKey, revokeApiKey } from '../auth/api-keys.js';
 
 // API keys for the billing API, managed by an operator:
-//   api-keys create --user <userId> [--name <label>]   a key that may act only for that user
+//   api-keys create --user <userId> [--name <label>] [--expires <ISO time>]
+//                                                      a key that may act only for that user
 //   api-keys create --service [--name <label>]         a key that may act for any user
 //   api-keys revoke <keyId>
 //   api-keys list [--user <userId>]
 // The plaintext key is printed once by `create` and never stored (only its SHA-256).
 const usage =
-  'usage: api-keys create (--user <id> | --service) [--name <label>] | revoke <keyId> | list [--user <id>]';
+  'usage: api-keys create (--user <id> | --service) [--name <label>] [--expires <ISO time>] | revoke <keyId> | list [--user <id>]';
 
 function fail(message: string): never {
   console.error(message);
@@ -23,6 +25,7 @@ const options = {
   user: { type: 'string' },
   service: { type: 'boolean' },
   name: { type: 'string' },
+  expires: { type: 'string' },
 } as const;
 try {
   parsed = parseArgs({ options, allowPositionals: true, strict: true });
@@ -30,7 +33,7 @@ try {
   fail(`${(error as Error).message}\n${usage}`);
 }
 const [command, ...rest] = parsed.positionals;
-const { user, service, name } = parsed.values;
+const { user, service, name, expires } = parsed.values;
 
 const { DATABASE_URL } = loadOrExit(() => dbEnv());
 const handle = createDb({ url: DATABASE_URL, max: 1, applicationName: 'api-keys-cli' });
@@ -38,12 +41,15 @@ try {
   if (command === 'create') {
     if (Boolean(user) === Boolean(service))
       fail(`give exactly one of --user <id> or --service\n${usage}`);
-    if (user !== undefined && !/^[A-Za-z0-9_.:@-]{1,200}$/.test(user))
-      fail('--user: not a valid user id');
+    if (user !== undefined && !isValidUserId(user)) fail('--user: not a valid user id');
+    const expiresAt = expires === undefined ? undefined : new Date(expires);
+    if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() <= Date.now()))
+      fail('--expires: must be a future ISO time, e.g. 2027-01-01T00:00:00Z');
     const key = await createApiKey(handle.db, {
       scope: service ? 'service' : 'user',
       userId: user,
       name,
+      expiresAt,
     });
     console.log(
       JSON.stringify({
@@ -57,13 +63,19 @@ try {
   } else if (command === 'revoke') {
     const [keyId] = rest;
     if (!keyId) fail(`revoke needs a key id\n${usage}`);
-    const revoked = await handle.db
-      .update(apiKeys)
-      .set({ revokedAt: new Date() })
-      .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
-      .returning({ id: apiKeys.id });
-    if (revoked.length === 0) fail(`no active key ${keyId}`);
-    console.log(JSON.stringify({ id: keyId, revoked: true }));
+    // Announced over Redis so every API instance drops the key at once.
+    const { REDIS_URL, REDIS_PREFIX } = loadOrExit(() => redisEnv());
+    const redis = createRedis(REDIS_URL, { role: 'producer', connectionName: 'api-keys-cli' });
+    redis.on('error', () => undefined);
+    const result = await revokeApiKey(handle.db, keyId!, { redis, prefix: REDIS_PREFIX });
+    await closeRedis(redis);
+    if (!result.revoked) fail(`no active key ${keyId}`);
+    if (!result.announced) {
+      console.error(
+        `revoked in Postgres, but not announced (${result.error?.message ?? 'redis unavailable'}): instances may accept it until their key cache expires`,
+      );
+    }
+    console.log(JSON.stringify({ id: keyId, revoked: true, announced: result.announced }));
   } else if (command === 'list') {
     const rows = await handle.db
       .select({
@@ -75,6 +87,7 @@ try {
         createdAt: apiKeys.createdAt,
         lastUsedAt: apiKeys.lastUsedAt,
         revokedAt: apiKeys.revokedAt,
+        expiresAt: apiKeys.expiresAt,
       })
       .from(apiKeys)
       .where(user ? eq(apiKeys.userId, user) : undefined);

@@ -1,5 +1,5 @@
-import { AppError } from '@billing/runtime';
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { AppError, boundedJson } from '@billing/runtime';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { fieldError } from './validation.js';
 
 /**
@@ -8,7 +8,7 @@ import { fieldError } from './validation.js';
  * is not `application/json` is a 400 naming Content-Type.
  */
 export function jsonBody(limit: number): RequestHandler {
-  const parse = express.json({ limit, strict: true, type: 'application/json' });
+  const parse = boundedJson(limit);
   return (req, res, next) => {
     const length = req.headers['content-length'];
     const hasBody =
@@ -31,10 +31,9 @@ export function jsonBody(limit: number): RequestHandler {
 }
 
 /**
- * Body-parser failures as 400s naming the body: malformed JSON, a body over the limit (400
- * `payload_too_large`, not 413: the API answers every bad request body with a 400 and a field
- * error, as its README documents, so clients handle one shape), an unsupported encoding or a
- * truncated body.
+ * Body failures naming the body: malformed JSON, an unsupported encoding or a truncated body
+ * (400), a body over the limit (413, with the limit of the route that refused it: the usage
+ * route allows more than the rest).
  */
 export function bodyErrors(limit: number): ErrorRequestHandler {
   return (error, _req, _res, next) => {
@@ -42,7 +41,14 @@ export function bodyErrors(limit: number): ErrorRequestHandler {
     if (type === 'entity.parse.failed') {
       next(fieldError('body', 'is not valid JSON', 'body', 'invalid_json'));
     } else if (type === 'entity.too.large') {
-      next(fieldError('body', `exceeds the ${limit}-byte limit`, 'body', 'payload_too_large'));
+      const applied = typeof error.limit === 'number' ? error.limit : limit;
+      next(
+        new AppError(413, 'payload_too_large', `body exceeds the ${applied}-byte limit`, {
+          field: 'body',
+          source: 'body',
+          limitBytes: applied,
+        }),
+      );
     } else if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
       next(fieldError('Content-Encoding', 'is not supported', 'header', 'unsupported_encoding'));
     } else if (type === 'request.aborted' || type === 'request.size.invalid') {

@@ -1,4 +1,4 @@
-import { INTERVALS } from '@billing/config';
+import { INTERVALS, USER_ID_PATTERN, USER_ID_RULE } from '@billing/config';
 import { z } from 'zod';
 
 /**
@@ -10,10 +10,7 @@ import { z } from 'zod';
 /** The SaaS app's user id: what the service token passes as `userId`. */
 export const userIdSchema = z
   .string()
-  .regex(
-    /^[A-Za-z0-9_.:@|-]{1,200}$/,
-    'must be 1-200 characters of letters, digits and _ . : @ | -',
-  )
+  .regex(USER_ID_PATTERN, USER_ID_RULE)
   .describe('The user to act for; required with the service token, optional with a user API key');
 
 export const intervalSchema = z.enum(INTERVALS, { message: 'must be "month" or "year"' });

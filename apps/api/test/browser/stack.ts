@@ -125,6 +125,8 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
       REDIS_URL: services.redisUrl,
       REDIS_PREFIX: services.redisPrefix,
       INGRESS_PORT: String(ingressPort),
+      // Any free internal (metrics) port: several test files run at once.
+      INGRESS_METRICS_PORT: '0',
       WORKER_WEBHOOKS_PORT: String(workerPort),
       STRIPE_SECRET_KEY: 'sk_test_simulator',
       STRIPE_API_BASE: simulator.url,

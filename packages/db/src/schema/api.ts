@@ -29,6 +29,8 @@ export const apiKeys = pgTable(
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     lastUsedAt: timestamptz('last_used_at'),
     revokedAt: timestamptz('revoked_at'),
+    /** Optional: after this the key is refused as if revoked. */
+    expiresAt: timestamptz('expires_at'),
   },
   (t) => [
     // authenticate a bearer key by its hash
