@@ -121,11 +121,28 @@ const planView = z.object({
   price: priceView.nullable().optional().describe('With ?interval=: that interval’s price'),
 });
 export const plansResponse = z.object({ plans: z.array(planView) });
+const endedPlanView = z.object({
+  subscriptionId: z.string(),
+  planId: z.string().nullable().describe('Catalogue plan of the ended subscription'),
+  planName: z.string().nullable(),
+  interval: z.string().nullable(),
+  endedAt: isoTime.nullable().describe('Stripe ended_at, else canceled_at, else its period end'),
+  periodStart: isoTime.nullable().describe('Its last period'),
+  periodEnd: isoTime.nullable(),
+  usage: z
+    .record(z.string(), z.object({ used: z.number(), limit: z.number() }))
+    .describe('Per metric: used in its last period, and the plan’s limit'),
+});
 export const overviewResponse = z.object({
   plans: z.array(planView),
   subscription: subscriptionView.nullable(),
   usage: usageResponse,
   usageByMetric: z.record(z.string(), usageResponse),
+  ended: endedPlanView
+    .nullable()
+    .describe(
+      'The paid plan that ended, when the shown subscription is canceled (no live one); else null',
+    ),
 });
 export const checkoutResponse = z.object({
   url: z.string(),

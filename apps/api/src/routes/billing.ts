@@ -76,14 +76,15 @@ export function billingRouter(deps: BillingRouterDeps): Router {
     const query = parseInput(userQuery, req.query, 'query');
     const userId = actFor(req, query.userId);
     const metrics = [...directory.metrics];
-    const [plans, subscription, ...usages] = await Promise.all([
+    const [plans, subscription, ended, ...usages] = await Promise.all([
       reads.plans(),
       reads.subscription(userId),
+      reads.ended(userId),
       ...metrics.map((metric) => reads.usage(userId, metric)),
     ]);
     const usageByMetric = Object.fromEntries(metrics.map((metric, i) => [metric, usages[i]!]));
     const usage = usageByMetric[DEFAULT_METRIC] ?? usages[0];
-    res.json({ plans, subscription, usage, usageByMetric });
+    res.json({ plans, subscription, usage, usageByMetric, ended });
   });
 
   router.post('/create-checkout-session', jsonBody, async (req, res) => {
