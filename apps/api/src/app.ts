@@ -36,6 +36,8 @@ export interface ApiAppConfig {
   latencyTargets?: LatencyTargets;
   metricsFlushMs?: number;
   checkoutAllowedOrigins?: string[];
+  /** Default `return_url` of customer portal sessions (BILLING_PORTAL_RETURN_URL). */
+  billingPortalReturnUrl?: string;
   /** How long an API key lookup is trusted in process (revocation latency). */
   keyCacheTtlMs?: number;
   readyTimeoutMs?: number;
@@ -142,6 +144,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     stripe: deps.stripe,
     logger,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
+    billingPortalReturnUrl: config.billingPortalReturnUrl,
     now,
   });
 

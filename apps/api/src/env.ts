@@ -77,6 +77,24 @@ export const apiEnvSchema = (production: boolean) =>
     CACHE_L1_MAX: z.coerce.number().int().nonnegative().default(10_000),
     /** Allowed origins for checkout success/cancel URLs (comma-separated). Unset: any https URL. */
     CHECKOUT_ALLOWED_ORIGINS: originList,
+    /**
+     * Where Stripe's customer portal sends the customer back (`return_url`) when the caller of
+     * POST /api/billing/portal-session names no `returnUrl`. Empty counts as unset.
+     */
+    BILLING_PORTAL_RETURN_URL: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (!value) return undefined;
+        try {
+          const url = new URL(value);
+          if (url.protocol === 'https:' || url.protocol === 'http:') return url.href;
+        } catch {
+          // reported below
+        }
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not an absolute http(s) URL` });
+        return z.NEVER;
+      }),
     /** Budget for draining in-flight requests on SIGTERM. */
     API_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   });
@@ -99,6 +117,8 @@ export interface ApiConfig {
   metricsFlushMs: number;
   l1Max: number;
   checkoutAllowedOrigins: string[] | undefined;
+  /** Default `return_url` of customer portal sessions. */
+  billingPortalReturnUrl: string | undefined;
   shutdownTimeoutMs: number;
 }
 
@@ -137,6 +157,7 @@ export function loadApiConfig(env: Env = processEnv()): ApiConfig {
     metricsFlushMs: api.API_METRICS_FLUSH_MS,
     l1Max: api.CACHE_L1_MAX,
     checkoutAllowedOrigins: api.CHECKOUT_ALLOWED_ORIGINS,
+    billingPortalReturnUrl: api.BILLING_PORTAL_RETURN_URL,
     shutdownTimeoutMs: api.API_SHUTDOWN_TIMEOUT_MS,
   };
 }

@@ -95,6 +95,7 @@ const api = createApiApp({
     latencyTargets: config.latencyTargets,
     metricsFlushMs: config.metricsFlushMs,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
+    billingPortalReturnUrl: config.billingPortalReturnUrl,
   },
   catalogue,
   db,

@@ -40,6 +40,12 @@ export interface PendingChange {
   message: string;
 }
 
+export interface PortalSessionResult {
+  url: string;
+  sessionId: string;
+  customerId: string;
+}
+
 export interface UpgradeResult extends PendingChange {
   planId: string;
   interval: Interval;
@@ -68,8 +74,10 @@ export interface BillingActionsDeps {
   /** Undefined when no Stripe key is configured: every action answers 503. */
   stripe: Stripe | undefined;
   logger: Logger;
-  /** If set, checkout success/cancel URLs must have one of these origins. */
+  /** If set, checkout success/cancel URLs (and portal return URLs) must have one of these origins. */
   checkoutAllowedOrigins?: string[];
+  /** Default `return_url` of customer portal sessions. */
+  billingPortalReturnUrl?: string;
   now?: () => number;
 }
 
@@ -126,7 +134,7 @@ export class BillingActions {
   }
 
   /** Success/cancel URLs: absolute http(s), and from an allowed origin when configured. */
-  checkRedirectUrl(field: 'successUrl' | 'cancelUrl', value: string): void {
+  checkRedirectUrl(field: 'successUrl' | 'cancelUrl' | 'returnUrl', value: string): void {
     const allowed = this.deps.checkoutAllowedOrigins;
     if (!allowed) return;
     const origin = new URL(value).origin;
@@ -187,6 +195,53 @@ export class BillingActions {
       if (!session.url)
         throw new AppError(502, 'stripe_error', 'Stripe returned a session without a URL');
       this.log.info({ userId, planId: plan.id, sessionId: session.id }, 'checkout session created');
+      return { url: session.url, sessionId: session.id, customerId };
+    } catch (error) {
+      throw fromStripeError(error);
+    }
+  }
+
+  /**
+   * A Stripe customer portal session, where the customer updates their card (a past-due
+   * subscription is then retried by Stripe) and sees their invoices. Any user with a Stripe
+   * customer may open one, whatever the subscription's status.
+   */
+  async portalSession(
+    userId: string,
+    input: { returnUrl?: string },
+    clientKey?: string,
+  ): Promise<PortalSessionResult> {
+    if (input.returnUrl !== undefined) this.checkRedirectUrl('returnUrl', input.returnUrl);
+    const returnUrl = input.returnUrl ?? this.deps.billingPortalReturnUrl;
+    if (returnUrl === undefined) {
+      throw fieldError(
+        'returnUrl',
+        'is required (no BILLING_PORTAL_RETURN_URL is configured)',
+        'body',
+        'return_url_required',
+      );
+    }
+    const stripe = this.requireStripe();
+    const customerId = await loadCustomerId(this.deps.sql, userId);
+    if (!customerId) {
+      throw conflict(
+        'no_customer',
+        'the user has no Stripe customer yet; use create-checkout-session',
+      );
+    }
+    try {
+      const session = await stripe.billingPortal.sessions.create(
+        { customer: customerId, return_url: returnUrl },
+        {
+          idempotencyKey: stripeIdempotencyKey(
+            'portal-session',
+            [userId, customerId, returnUrl],
+            clientKey,
+            this.now(),
+          ),
+        },
+      );
+      this.log.info({ userId, sessionId: session.id }, 'customer portal session created');
       return { url: session.url, sessionId: session.id, customerId };
     } catch (error) {
       throw fromStripeError(error);

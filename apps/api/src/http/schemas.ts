@@ -65,6 +65,14 @@ export const upgradeBody = z
   .object({ userId: userIdSchema.optional(), planId: planIdSchema, interval: intervalSchema })
   .strict();
 export const userBody = z.object({ userId: userIdSchema.optional() }).strict();
+export const portalSessionBody = z
+  .object({
+    userId: userIdSchema.optional(),
+    returnUrl: redirectUrl
+      .optional()
+      .describe('Where the portal sends the customer back; default BILLING_PORTAL_RETURN_URL'),
+  })
+  .strict();
 
 // ---- responses (documentation) -------------------------------------------------------
 
@@ -146,6 +154,11 @@ export const overviewResponse = z.object({
 });
 export const checkoutResponse = z.object({
   url: z.string(),
+  sessionId: z.string(),
+  customerId: z.string(),
+});
+export const portalSessionResponse = z.object({
+  url: z.string().describe('The customer portal link: send the customer there'),
   sessionId: z.string(),
   customerId: z.string(),
 });

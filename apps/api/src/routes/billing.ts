@@ -7,6 +7,7 @@ import { type BillingReads, DEFAULT_METRIC, type UsageView } from '../billing/re
 import {
   checkoutBody,
   plansQuery,
+  portalSessionBody,
   prorationQuery,
   upgradeBody,
   usageQuery,
@@ -93,6 +94,13 @@ export function billingRouter(deps: BillingRouterDeps): Router {
     actions.paidPlan(body, 'body');
     const userId = actFor(req, body.userId);
     res.json(await actions.checkout(userId, body, clientKey));
+  });
+
+  router.post('/portal-session', jsonBody, async (req, res) => {
+    const clientKey = clientIdempotencyKey(req.headers['idempotency-key']);
+    const body = parseInput(portalSessionBody, req.body, 'body');
+    const userId = actFor(req, body.userId);
+    res.json(await actions.portalSession(userId, body, clientKey));
   });
 
   router.get('/proration-preview', async (req, res) => {

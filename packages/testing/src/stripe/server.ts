@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createStripeClient, STRIPE_API_VERSION, type Stripe } from '@billing/stripe';
+import { createBillingPortalSession } from './billing-portal.js';
 import { invalidRequest, parameterMissing, resourceMissing, StripeApiError } from './errors.js';
 import { stripeId } from './ids.js';
 import {
@@ -631,6 +632,11 @@ const routes: Route[] = [
   }),
   route('GET', '/v1/checkout/sessions/:id', ({ path, state }) =>
     state.getCheckoutSession(path.id!),
+  ),
+
+  // Customer portal
+  route('POST', '/v1/billing_portal/sessions', ({ params, state }) =>
+    createBillingPortalSession(state, params),
   ),
 
   // Events
