@@ -1,6 +1,7 @@
 import type { PlanCatalogue } from '@billing/config';
 import type { Logger } from '@billing/logger';
 import express from 'express';
+import { billingPortal } from '../stripe/billing-portal.js';
 import { type FakeStripe, startFakeStripe } from '../stripe/server.js';
 import { FakeStripeState } from '../stripe/state.js';
 import { ensureCatalogue } from './catalogue.js';
@@ -10,7 +11,7 @@ import { WebhookSender, type WebhookSenderOptions } from './webhooks.js';
 
 /**
  * The Stripe simulator: the fake Stripe API (`/v1/…`, the `stripe` client points at it with
- * STRIPE_API_BASE), a hosted Checkout page, `/_simulator` helpers, and a webhook sender that
+ * STRIPE_API_BASE), a hosted Checkout page and customer portal, `/_simulator` helpers, and a webhook sender that
  * delivers every event the account records, signed, to the ingress. Used by `npm start`
  * without a Stripe key (main.ts) and in-process by browser and end-to-end tests.
  */
@@ -57,6 +58,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const state = options.stateFile
     ? loadState(options.stateFile, stateOptions, logger)
     : new FakeStripeState(stateOptions);
+  billingPortal(state).hostedAt = (id) => `${publicUrl}/billing-portal/${encodeURIComponent(id)}`;
   const writer: StateWriter | undefined = options.stateFile
     ? stateWriter(options.stateFile, state, logger)
     : undefined;
