@@ -7,11 +7,18 @@ import { z } from 'zod';
  * schemas, so the two cannot drift.
  */
 
+/**
+ * The user-id rule, written so that it means the same as an HTML `pattern` attribute (which
+ * browsers anchor and compile with the `v` flag, where `|` and `-` inside a class must be
+ * escaped; unescaped, Chromium drops the pattern and validation is silently off).
+ */
+export const USER_ID_PATTERN = String.raw`[A-Za-z0-9_.:@\|\-]{1,200}`;
+
 /** The SaaS app's user id: what the service token passes as `userId`. */
 export const userIdSchema = z
   .string()
   .regex(
-    /^[A-Za-z0-9_.:@|-]{1,200}$/,
+    new RegExp(`^(?:${USER_ID_PATTERN})$`),
     'must be 1-200 characters of letters, digits and _ . : @ | -',
   )
   .describe('The user to act for; required with the service token, optional with a user API key');
