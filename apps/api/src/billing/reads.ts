@@ -2,7 +2,7 @@ import { CACHE_TTLS, fields, type TieredCache } from '@billing/cache';
 import type { Interval, PlanDefinition } from '@billing/config';
 import type { Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
-import { type UsageConfig, type UsageSnapshot, usedInPeriodByMetric } from '@billing/usage';
+import { type UsageConfig, type UsageSnapshot, usedInPeriod } from '@billing/usage';
 import type { PlanDirectory, ResolvedPlan, ResolvedRef } from './catalogue.js';
 import { isLive, iso, loadSubscription, type SubscriptionRecord } from './queries.js';
 
@@ -206,8 +206,8 @@ export class BillingReads {
 
   /**
    * The ended paid plan of a user whose shown subscription is `canceled` (no live one), else
-   * null. Read fresh (one small query for the end times, one statement for the usage sums):
-   * only cancelled users get here, and late usage can still land in the ended period.
+   * null. Read fresh (one small query for the end times, one exact sum per metric): only
+   * cancelled users get here, and late usage can still land in the ended period.
    */
   async ended(userId: string): Promise<EndedPlanView | null> {
     const record = await this.subscriptionRecord(userId);
@@ -220,9 +220,11 @@ export class BillingReads {
     ]);
     const plan = match ? directory.plan(match.planId) : undefined;
     const metrics = [...directory.metrics];
-    const used = record.currentPeriodStart
-      ? await usedInPeriodByMetric(sql, userId, metrics, new Date(record.currentPeriodStart))
-      : Object.fromEntries(metrics.map((metric) => [metric, 0]));
+    const periodStart = record.currentPeriodStart ? new Date(record.currentPeriodStart) : null;
+    const sums = await Promise.all(
+      metrics.map((metric) => (periodStart ? usedInPeriod(sql, userId, metric, periodStart) : 0)),
+    );
+    const used = Object.fromEntries(metrics.map((metric, i) => [metric, sums[i]]));
     return {
       subscriptionId: record.id,
       planId: plan?.id ?? null,

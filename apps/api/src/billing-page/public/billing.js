@@ -13,12 +13,14 @@ const BACKGROUND_REFRESH_MS = 5_000;
 const SEARCH_DEBOUNCE_MS = 250;
 /** The browser's own "last user opened here" (simulator mode), preselected next time. */
 const LAST_USER_KEY = 'billing-last-user';
+/** The status the subscription had when the customer left for the billing portal. */
+const PORTAL_LEFT_KEY = 'billing-portal-left-while';
 
 const $ = (id) => document.getElementById(id);
 
 const page = {
   mode: 'api-key',
-  /** The API's user-id rule (from /billing/config.json), as a `v`-flag RegExp. */
+  /** The API's user-id rule (from /billing/config.json). */
   userIdRule: null,
   userId: null,
   apiKey: null,
@@ -436,6 +438,7 @@ function openPortal() {
     back.searchParams.set('portal', 'return');
     banner('Opening the billing portal…');
     const session = await call('POST', 'portal-session', { body: { returnUrl: back.href } });
+    sessionStorage.setItem(PORTAL_LEFT_KEY, page.overview?.subscription?.status ?? '');
     window.location.assign(session.url);
   });
 }
@@ -445,6 +448,14 @@ async function afterPortal() {
   if (!url.searchParams.has('portal')) return;
   url.searchParams.delete('portal');
   window.history.replaceState(null, '', url);
+  const leftWhile = sessionStorage.getItem(PORTAL_LEFT_KEY);
+  sessionStorage.removeItem(PORTAL_LEFT_KEY);
+  if (leftWhile !== 'past_due') return;
+  if (page.overview?.subscription?.status === 'active') {
+    // The payment's webhook was quicker than the way back.
+    banner('The payment went through: your plan is active again.', 'done');
+    return;
+  }
   if (page.overview?.subscription?.status !== 'past_due') return;
   // A new card pays the open invoice at Stripe; its webhook brings the plan back to active.
   await watch((overview) => overview.subscription?.status !== 'past_due', {
@@ -548,8 +559,9 @@ async function afterCheckout() {
 async function start() {
   const config = await fetch('/billing/config.json').then((r) => r.json());
   page.mode = config.mode;
-  // The API's user-id rule; `pattern` is compiled by the browser with the `v` flag too.
-  page.userIdRule = new RegExp(`^(?:${config.userIdPattern})$`, 'v');
+  // The API's user-id rule, compiled as the API compiles it; the browser compiles the
+  // `pattern` attribute with the `v` flag, for which the rule is written too.
+  page.userIdRule = new RegExp(`^(?:${config.userIdPattern})$`);
   $('user-new').pattern = config.userIdPattern;
   const mode = $('mode');
   mode.textContent = page.mode === 'simulator' ? 'Simulator mode' : 'API key';
