@@ -130,7 +130,7 @@ describe('billing page (simulator mode)', () => {
     const shown = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' }).format(
       preview.amountDue / 100,
     );
-    expect(await text('confirm-amount')).toBe(`${shown} for the rest of this period (prorated)`);
+    expect(await text('confirm-amount')).toBe(`${shown} now (prorated)`);
     expect(await text('plan-name')).toBe('Pro');
     expect(changesSent()).toBe(before);
     await shot('05a-upgrade-confirm');

@@ -386,9 +386,9 @@ function choosePlan(plan) {
 
 const describeProration = (preview) => {
   const amount = money(Math.abs(preview.amountDue), preview.currency);
-  if (preview.amountDue > 0) return `${amount} for the rest of this period (prorated)`;
+  if (preview.amountDue > 0) return `${amount} now (prorated)`;
   if (preview.amountDue < 0) return `${amount} credit for the unused time (prorated)`;
-  return `No charge for the rest of this period`;
+  return 'No prorated charge';
 };
 
 /** Shows the previewed change and what it costs; nothing is sent until Confirm. */
@@ -399,7 +399,7 @@ function showConfirm(pending) {
   $('confirm-amount').textContent = describeProration(preview);
   $('confirm-amount').dataset.amountDue = String(preview.amountDue);
   $('confirm-detail').textContent =
-    `Added to your next invoice: ${money(preview.nextInvoiceAmountDue, preview.currency)} in total, including the new plan's next ${interval}.`;
+    `The new plan from now, less the unused time of your current plan. Next invoice: ${money(preview.nextInvoiceAmountDue, preview.currency)} in total.`;
   $('confirm-upgrade').textContent = `Confirm: switch to ${plan.name}`;
   $('confirm').hidden = false;
   banner('');
