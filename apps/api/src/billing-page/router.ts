@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import express, { type RequestHandler, type Router } from 'express';
-import { USER_ID_PATTERN } from '../http/schemas.js';
+import { USER_ID_HTML_PATTERN } from '../http/schemas.js';
 import { knownUsers, suggestedUser } from './users.js';
 
 /**
@@ -43,7 +43,7 @@ const PROXIED = new Set([
 ]);
 
 /** `GET /billing/users?q=`: a search is part of a user id, so it follows the same rule. */
-const USER_SEARCH = new RegExp(`^(?:${USER_ID_PATTERN})$`);
+const USER_SEARCH = new RegExp(`^(?:${USER_ID_HTML_PATTERN})$`);
 
 const MAX_PROXY_BODY = 16 * 1024;
 
@@ -103,7 +103,10 @@ export function billingPageRouter(deps: BillingPageDeps): Router {
   router.get('/billing/config.json', (_req, res) => {
     res.set('Cache-Control', 'no-store');
     // The API's own user-id rule, for the page's new-user field (one rule, not a copy).
-    res.json({ mode: deps.simulator ? 'simulator' : 'api-key', userIdPattern: USER_ID_PATTERN });
+    res.json({
+      mode: deps.simulator ? 'simulator' : 'api-key',
+      userIdPattern: USER_ID_HTML_PATTERN,
+    });
   });
 
   // ---- simulator mode only -------------------------------------------------------------

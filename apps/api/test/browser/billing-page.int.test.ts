@@ -9,7 +9,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { billingPageRouter } from '../../src/billing-page/router.js';
-import { USER_ID_PATTERN } from '../../src/http/schemas.js';
+import { USER_ID_HTML_PATTERN } from '../../src/http/schemas.js';
 import { SERVICE_TOKEN, uniqueUser } from '../support.js';
 import { ARTIFACTS_DIR, type BrowserStack, startBrowserStack } from './stack.js';
 
@@ -361,7 +361,7 @@ describe('billing page: a customer can act on what it says', () => {
         return { valid: validity.valid, patternMismatch: validity.patternMismatch };
       });
     // The API's own rule, not a copy of it.
-    expect(await field.getAttribute('pattern')).toBe(USER_ID_PATTERN);
+    expect(await field.getAttribute('pattern')).toBe(USER_ID_HTML_PATTERN);
     for (const good of ['alice', 'org:42|user@example.com', 'a-b.c_d']) {
       await field.fill(good);
       expect(await validity(), good).toEqual({ valid: true, patternMismatch: false });
