@@ -405,6 +405,26 @@ describe('simulator-mode routes', () => {
     expect(deleted.status).toBe(404);
   });
 
+  it('searches users on the server, and refuses a search that cannot be part of a user id (tried a quote and a space)', async () => {
+    const found = (await (
+      await fetch(`${stack.url}/billing/users?q=${encodeURIComponent(userId.slice(5))}`)
+    ).json()) as { users: Array<{ userId: string }> };
+    expect(found.users.map((user) => user.userId)).toEqual([userId]);
+    // '_' is a user-id character, not LIKE's "any character": 'us_r_browser' would match
+    // 'user_browser_…' as a wildcard, and matches nothing taken literally.
+    const underscore = (await (
+      await fetch(`${stack.url}/billing/users?q=us_r_browser`)
+    ).json()) as {
+      users: unknown[];
+    };
+    expect(underscore.users).toEqual([]);
+    const refused = await fetch(`${stack.url}/billing/users?q=${encodeURIComponent("a' b")}`);
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe(
+      'invalid_query',
+    );
+  });
+
   it("passes the API's validation errors through (tried an unknown plan)", async () => {
     const response = await fetch(`${stack.url}/billing/sim-api/upgrade`, {
       method: 'POST',
