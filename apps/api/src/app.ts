@@ -46,6 +46,8 @@ export interface ApiAppConfig {
   checkoutAllowedOrigins?: string[];
   /** Also loopback origins (development only). Default false. */
   checkoutAllowLoopback?: boolean;
+  /** Default `return_url` of customer portal sessions (BILLING_PORTAL_RETURN_URL). */
+  billingPortalReturnUrl?: string;
   /** How long an API key lookup is trusted in process (revocation latency). */
   keyCacheTtlMs?: number;
   readyTimeoutMs?: number;
@@ -168,6 +170,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
     logger,
     checkoutAllowedOrigins: config.checkoutAllowedOrigins,
     checkoutAllowLoopback: config.checkoutAllowLoopback,
+    billingPortalReturnUrl: config.billingPortalReturnUrl,
     now,
   });
 

@@ -24,6 +24,7 @@ describe('API configuration', () => {
       STRIPE_API_BASE: 'http://127.0.0.1:12111',
       REDIS_PREFIX: '{billing}',
       CHECKOUT_ALLOWED_ORIGINS: 'https://app.example.com, https://www.example.com/path',
+      BILLING_PORTAL_RETURN_URL: 'https://app.example.com/account/billing',
     });
     expect(config).toMatchObject({
       port: 4000,
@@ -33,7 +34,18 @@ describe('API configuration', () => {
       stripeApiBase: 'http://127.0.0.1:12111',
       redisPrefix: '{billing}',
       checkoutAllowedOrigins: ['https://app.example.com', 'https://www.example.com'],
+      billingPortalReturnUrl: 'https://app.example.com/account/billing',
     });
+  });
+
+  it('BILLING_PORTAL_RETURN_URL: empty is unset; not an http(s) URL is refused, naming it', () => {
+    expect(loadApiConfig({ BILLING_PORTAL_RETURN_URL: '' }).billingPortalReturnUrl).toBeUndefined();
+    expect(() => loadApiConfig({ BILLING_PORTAL_RETURN_URL: 'app.example.com/billing' })).toThrow(
+      /BILLING_PORTAL_RETURN_URL/,
+    );
+    expect(() => loadApiConfig({ BILLING_PORTAL_RETURN_URL: 'javascript:alert(1)' })).toThrow(
+      /BILLING_PORTAL_RETURN_URL/,
+    );
   });
 
   it('names API_LATENCY_TARGETS when an entry is bad', () => {

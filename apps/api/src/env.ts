@@ -87,6 +87,24 @@ export const apiEnvSchema = (production: boolean) =>
     APP_ORIGIN: originList,
     /** Further origins checkout success/cancel URLs may use (comma-separated). */
     CHECKOUT_ALLOWED_ORIGINS: originList,
+    /**
+     * Where Stripe's customer portal sends the customer back (`return_url`) when the caller of
+     * POST /api/billing/portal-session names no `returnUrl`. Empty counts as unset.
+     */
+    BILLING_PORTAL_RETURN_URL: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (!value) return undefined;
+        try {
+          const url = new URL(value);
+          if (url.protocol === 'https:' || url.protocol === 'http:') return url.href;
+        } catch {
+          // reported below
+        }
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not an absolute http(s) URL` });
+        return z.NEVER;
+      }),
     /** Budget for draining in-flight requests on SIGTERM. */
     API_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   });
@@ -119,6 +137,8 @@ export interface ApiConfig {
   checkoutAllowedOrigins: string[];
   /** Outside production, loopback origins (any port) are allowed too. */
   checkoutAllowLoopback: boolean;
+  /** Default `return_url` of customer portal sessions. */
+  billingPortalReturnUrl: string | undefined;
   shutdownTimeoutMs: number;
 }
 
@@ -171,6 +191,7 @@ export function loadApiConfig(env: Env = processEnv()): ApiConfig {
     trustProxy: api.API_TRUST_PROXY,
     checkoutAllowedOrigins: [...api.APP_ORIGIN, ...api.CHECKOUT_ALLOWED_ORIGINS],
     checkoutAllowLoopback: !production,
+    billingPortalReturnUrl: api.BILLING_PORTAL_RETURN_URL,
     shutdownTimeoutMs: api.API_SHUTDOWN_TIMEOUT_MS,
   };
 }

@@ -100,6 +100,7 @@ const api = createApiApp({
     checkoutAllowLoopback: config.checkoutAllowLoopback,
     authFailures: config.authFailures,
     trustProxy: config.trustProxy,
+    billingPortalReturnUrl: config.billingPortalReturnUrl,
   },
   planList,
   db,

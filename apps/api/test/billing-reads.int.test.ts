@@ -309,6 +309,58 @@ describe('GET /api/billing/plans and /overview', () => {
     );
     expect(body.subscription).toBeNull();
     expect(body.usage).toMatchObject({ planType: 'free', planLimit: 100 });
+    expect(body.ended).toBeNull();
+  });
+
+  it('overview (live user): no ended plan', async () => {
+    const { body } = await json<Record<string, unknown>>(
+      await t.call(`/api/billing/overview?userId=${users.active}`),
+    );
+    expect(body.ended).toBeNull();
+  });
+
+  it('overview (cancelled user): the ended plan, when it ended and the usage of its last period', async () => {
+    const userId = uniqueUser('ended');
+    const periodStart = new Date(now - 3 * DAY_MS);
+    const periodEnd = new Date(now + 27 * DAY_MS);
+    const seeded = await seedSubscription(t.db, {
+      userId,
+      status: 'active',
+      priceId: priceIds.get('business_monthly')!,
+      periodStart,
+      periodEnd,
+    });
+    // Used while the plan was live: booked in the subscription's period.
+    await recordUsage(userId, 1250, 'ended-1');
+    // The worker applies customer.subscription.deleted and invalidates the user.
+    const endedAt = new Date(now - 60_000);
+    await t.db
+      .update(subscriptions)
+      .set({ status: 'canceled', endedAt, canceledAt: endedAt, lastEventId: 'evt_deleted' })
+      .where(eq(subscriptions.id, seeded.subscriptionId));
+    await invalidateUsers(worker, services.redisPrefix, [userId], 'all');
+
+    const { status, body } = await json<{
+      usage: Record<string, unknown>;
+      ended: Record<string, unknown> | null;
+    }>(await t.call(`/api/billing/overview?userId=${userId}`));
+    expect(status).toBe(200);
+    // The limits are the free plan's now, in a new (free) period...
+    expect(body.usage).toMatchObject({ planType: 'free', used: 0, periodSource: 'free' });
+    // ...and what ended is said, with the 1,250 minutes used under it.
+    expect(body.ended).toEqual({
+      subscriptionId: seeded.subscriptionId,
+      planId: 'business',
+      planName: 'Business',
+      interval: 'month',
+      endedAt: endedAt.toISOString(),
+      periodStart: periodStart.toISOString(),
+      periodEnd: periodEnd.toISOString(),
+      usage: {
+        compute_minutes: { used: 1250, limit: 50000 },
+        api_requests: { used: 0, limit: 10_000_000 },
+      },
+    });
   });
 });
 

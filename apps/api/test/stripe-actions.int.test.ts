@@ -402,6 +402,85 @@ describe('GET /api/billing/proration-preview', () => {
   });
 });
 
+describe('POST /api/billing/portal-session', () => {
+  const returnUrl = 'https://app.example.com/billing?from=portal';
+
+  it('past_due user: a portal session for their customer with the return URL, keyed', async () => {
+    const user = await subscribedUser('portal', 'past_due');
+    const { status, body } = await json<Body>(
+      await post('/api/billing/portal-session', { userId: user.userId, returnUrl }),
+    );
+    expect(status).toBe(200);
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /v1/billing_portal/sessions',
+    ]);
+    const [call] = fake.requests;
+    expect(call!.body).toEqual({ customer: user.customerId, return_url: returnUrl });
+    expect(call!.idempotencyKey).toBe(
+      expectedKey('portal-session', [user.userId, user.customerId, returnUrl]),
+    );
+    expect(body).toEqual({
+      url: expect.stringMatching(/^https:\/\/billing\.stripe\.com\/p\/session\//),
+      sessionId: expect.stringMatching(/^bps_/),
+      customerId: user.customerId,
+    });
+  });
+
+  it('a canceled user with a customer may open it too (invoices, card)', async () => {
+    const user = await subscribedUser('portal_canceled', 'canceled');
+    const response = await post('/api/billing/portal-session', { userId: user.userId, returnUrl });
+    expect(response.status).toBe(200);
+  });
+
+  it('a user who never had a Stripe customer: 409 no_customer, nothing sent', async () => {
+    const { status, body } = await json<{ error: { code: string } }>(
+      await post('/api/billing/portal-session', { userId: uniqueUser('portal_free'), returnUrl }),
+    );
+    expect(status).toBe(409);
+    expect(body.error.code).toBe('no_customer');
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('bad input: no return URL anywhere, a relative one, an unknown field: 400 naming it, nothing sent', async () => {
+    const user = await subscribedUser('portal_bad', 'past_due');
+    for (const [input, field] of [
+      [{ userId: user.userId }, 'returnUrl'],
+      [{ userId: user.userId, returnUrl: '/billing' }, 'returnUrl'],
+      [{ userId: user.userId, returnUrl, flow: 'payment_method_update' }, 'flow'],
+    ] as const) {
+      const { status, body } = await json<{ error: { field: string } }>(
+        await post('/api/billing/portal-session', input),
+      );
+      expect(status, JSON.stringify(input)).toBe(400);
+      expect(body.error.field).toBe(field);
+    }
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('with BILLING_PORTAL_RETURN_URL configured, a request without returnUrl uses it', async () => {
+    const configured = 'https://app.example.com/account';
+    const other = await startTestApi(services, {
+      stripe: fake.stripe,
+      now: () => clock,
+      config: { billingPortalReturnUrl: configured },
+    });
+    try {
+      const user = await subscribedUser('portal_configured', 'past_due');
+      const response = await other.call('/api/billing/portal-session', {
+        method: 'POST',
+        json: { userId: user.userId },
+      });
+      expect(response.status).toBe(200);
+      expect(fake.requests.at(-1)!.body).toEqual({
+        customer: user.customerId,
+        return_url: configured,
+      });
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('price references resolved through Stripe', () => {
   it('lookup keys without local price rows: prices.list({ lookup_keys }) once, then cached', async () => {
     await t.db.delete(prices).where(inArray(prices.id, [...priceByRef.values()]));

@@ -7,7 +7,7 @@ import type { FakeStripeState } from '@billing/stripe-fake';
  * cancel URL. Paying completes the session and redirects to its success URL.
  */
 
-const escapeHtml = (value: string): string =>
+export const escapeHtml = (value: string): string =>
   value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
 export const formatAmount = (amount: number, currency: string): string =>
@@ -36,7 +36,8 @@ const STYLE = `
   .muted { color: #697386; font-size: 14px; }
 `;
 
-function page(title: string, body: string): string {
+/** A hosted page of the simulator (checkout, customer portal): one card, Stripe-like. */
+export function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -1,9 +1,10 @@
 import type { Stripe } from '@billing/stripe';
 import type { FakeStripeState, SnapshotEvent } from '@billing/stripe-fake';
-import { StripeApiError } from '@billing/stripe-fake';
+import { billingPortal, StripeApiError } from '@billing/stripe-fake';
 import express, { type ErrorRequestHandler, type Request, type Router } from 'express';
 import { z } from 'zod';
 import { checkoutPage, notFoundPage, successRedirect } from './checkout-page.js';
+import { openInvoices, portalNotFoundPage, portalPage } from './portal-page.js';
 import type { WebhookSender } from './webhooks.js';
 
 /**
@@ -11,6 +12,9 @@ import type { WebhookSender } from './webhooks.js';
  *
  * - `GET /checkout/:id`: the hosted Checkout page a session's `url` points to; its Pay
  *   button (`POST /checkout/:id/pay`) completes the session and redirects to the success URL.
+ * - `GET /billing-portal/:id`: the customer portal a billing portal session's `url` points
+ *   to; "Update card" (`POST /billing-portal/:id/payment-method`) makes the card work, pays
+ *   the open invoices and redirects to the return URL.
  * - `/_simulator/…`: JSON helpers that play what a customer, a card network or time would do
  *   (like `stripe trigger` and test clocks). Each change answers with the Stripe events it
  *   caused, which are delivered as signed webhooks in that order.
@@ -131,6 +135,35 @@ export function controlRouter(deps: ControlDeps): Router {
     // A second click (or a reload of the POST) lands on the success page, not an error.
     if (session.status === 'open') state.completeCheckoutSession(session.id);
     res.redirect(303, successRedirect(session));
+  });
+
+  // ---- hosted customer portal -----------------------------------------------------------
+
+  router.get('/billing-portal/:id', (req, res) => {
+    const session = billingPortal(state).sessions.get(req.params.id);
+    res.set('Cache-Control', 'no-store');
+    if (!session) {
+      res.status(404).type('html').send(portalNotFoundPage(req.params.id));
+      return;
+    }
+    res.type('html').send(portalPage(state, session));
+  });
+
+  router.post('/billing-portal/:id/payment-method', (req, res) => {
+    const session = billingPortal(state).sessions.get(req.params.id);
+    if (!session) {
+      res.status(404).type('html').send(portalNotFoundPage(req.params.id));
+      return;
+    }
+    // The new card works: later charges succeed and the open invoices are paid now (their
+    // invoice.paid webhooks bring a past_due subscription back to active).
+    state.setCardDeclines(session.customer, false);
+    for (const invoice of openInvoices(state, session.customer)) state.payInvoice(invoice.id);
+    if (session.return_url) {
+      res.redirect(303, session.return_url);
+      return;
+    }
+    res.type('html').send(portalPage(state, session, 'Card updated.'));
   });
 
   // ---- /_simulator JSON API ------------------------------------------------------------

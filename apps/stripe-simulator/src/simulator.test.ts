@@ -157,6 +157,44 @@ describe('stripe simulator', () => {
     expect(nothingOpen.body.error.message).toMatch(/no open invoice/);
   });
 
+  it('serves the customer portal of a billing portal session: updating the card pays the open invoice and returns to the app', async () => {
+    const created = await post('/_simulator/subscriptions', {
+      userId: 'portal-user',
+      price: 'pro_monthly',
+    });
+    const id = created.body.subscription.id as string;
+    const customer = created.body.customer.id as string;
+    const failed = await post(`/_simulator/subscriptions/${id}/renew`, { paymentFails: true });
+    expect(failed.body.subscription.status).toBe('past_due');
+    const openInvoice = failed.body.invoice.id as string;
+
+    const session = await stripe.billingPortal.sessions.create({
+      customer,
+      return_url: 'http://127.0.0.1:9/billing?user=portal-user',
+    });
+    expect(session.url).toBe(`${sim.url}/billing-portal/${session.id}`);
+    const html = await (await fetch(session.url)).text();
+    expect(html).toContain('data-testid="portal-open-invoice"');
+    expect(html).toContain('$29.00 due');
+    expect(html).toContain('data-status="past_due"');
+
+    const from = receiver.deliveries.length;
+    const update = await fetch(`${sim.url}/billing-portal/${session.id}/payment-method`, {
+      method: 'POST',
+      redirect: 'manual',
+    });
+    expect(update.status).toBe(303);
+    expect(update.headers.get('location')).toBe('http://127.0.0.1:9/billing?user=portal-user');
+    expect((await stripe.invoices.retrieve(openInvoice)).status).toBe('paid');
+    expect((await stripe.subscriptions.retrieve(id)).status).toBe('active');
+    expect(await sim.idle(10_000)).toBe(true);
+    expect(deliveredSince(from)).toContain('invoice.paid');
+    expect(deliveredSince(from)).toContain('customer.subscription.updated');
+
+    const missing = await fetch(`${sim.url}/billing-portal/bps_missing`);
+    expect(missing.status).toBe(404);
+  });
+
   it('renews many subscriptions at once, some with declined cards', async () => {
     const ids: string[] = [];
     for (const userId of ['storm-1', 'storm-2', 'storm-3']) {

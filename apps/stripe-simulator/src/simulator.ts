@@ -1,6 +1,6 @@
 import type { PlanList } from '@billing/config';
 import type { Logger } from '@billing/logger';
-import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
+import { billingPortal, type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
 import express from 'express';
 import { ensureCatalogue } from './catalogue.js';
 import { controlRouter } from './control.js';
@@ -9,7 +9,7 @@ import { WebhookSender, type WebhookSenderOptions } from './webhooks.js';
 
 /**
  * The Stripe simulator: the fake Stripe API (`/v1/…`, the `stripe` client points at it with
- * STRIPE_API_BASE), a hosted Checkout page, `/_simulator` helpers, and a webhook sender that
+ * STRIPE_API_BASE), a hosted Checkout page and customer portal, `/_simulator` helpers, and a webhook sender that
  * delivers every event the account records, signed, to the ingress. Used by `npm start`
  * without a Stripe key (main.ts) and in-process by browser and end-to-end tests.
  */
@@ -56,6 +56,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const state = options.stateFile
     ? loadState(options.stateFile, stateOptions, logger)
     : new FakeStripeState(stateOptions);
+  billingPortal(state).hostedAt = (id) => `${publicUrl}/billing-portal/${encodeURIComponent(id)}`;
   const writer: StateWriter | undefined = options.stateFile
     ? stateWriter(options.stateFile, state, logger)
     : undefined;

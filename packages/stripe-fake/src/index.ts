@@ -1,3 +1,4 @@
+export * from './billing-portal.js';
 export * from './errors.js';
 export * from './factories.js';
 export * from './fixtures.js';

@@ -4,7 +4,8 @@ import type { Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
 import { sameOriginGate } from '@billing/runtime';
 import express, { type RequestHandler, type Router } from 'express';
-import { knownUsers } from './users.js';
+import { USER_ID_HTML_PATTERN } from '../http/schemas.js';
+import { knownUsers, suggestedUser } from './users.js';
 
 /**
  * `/billing`: a small billing page (static HTML, CSS and vanilla JS, no build step) for one
@@ -44,7 +45,11 @@ const PROXIED = new Set([
   'POST cancel',
   'POST resume',
   'POST create-checkout-session',
+  'POST portal-session',
 ]);
+
+/** `GET /billing/users?q=`: a search is part of a user id, so it follows the same rule. */
+const USER_SEARCH = new RegExp(`^(?:${USER_ID_HTML_PATTERN})$`);
 
 const MAX_PROXY_BODY = 16 * 1024;
 
@@ -109,7 +114,11 @@ export function billingPageRouter(deps: BillingPageDeps): Router {
 
   router.get('/billing/config.json', (_req, res) => {
     res.set('Cache-Control', 'no-store');
-    res.json({ mode: deps.simulator ? 'simulator' : 'api-key' });
+    // The API's own user-id rule, for the page's new-user field (one rule, not a copy).
+    res.json({
+      mode: deps.simulator ? 'simulator' : 'api-key',
+      userIdPattern: USER_ID_HTML_PATTERN,
+    });
   });
 
   // ---- simulator mode only -------------------------------------------------------------
@@ -129,8 +138,19 @@ export function billingPageRouter(deps: BillingPageDeps): Router {
     next();
   };
 
-  router.get('/billing/users', simulatorOnly, async (_req, res) => {
-    res.json({ users: await knownUsers(deps.sql) });
+  router.get('/billing/users', simulatorOnly, async (req, res) => {
+    const q = req.query.q;
+    if (q !== undefined && (typeof q !== 'string' || (q !== '' && !USER_SEARCH.test(q)))) {
+      res
+        .status(400)
+        .json(errorBody('invalid_query', 'q: part of a user id (letters, digits and _ . : @ | -)'));
+      return;
+    }
+    const [users, suggested] = await Promise.all([
+      knownUsers(deps.sql, { search: q || undefined }),
+      suggestedUser(deps.sql),
+    ]);
+    res.json({ users, suggested });
   });
 
   router.all('/billing/sim-api/:action', simulatorOnly, async (req, res) => {

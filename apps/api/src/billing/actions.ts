@@ -40,6 +40,12 @@ export interface PendingChange {
   message: string;
 }
 
+export interface PortalSessionResult {
+  url: string;
+  sessionId: string;
+  customerId: string;
+}
+
 export interface UpgradeResult extends PendingChange {
   planId: string;
   interval: Interval;
@@ -68,11 +74,12 @@ export interface BillingActionsDeps {
   /** Undefined when no Stripe key is configured: every action answers 503. */
   stripe: Stripe | undefined;
   logger: Logger;
-  /** If set, checkout success/cancel URLs must have one of these origins. */
   /** APP_ORIGIN and CHECKOUT_ALLOWED_ORIGINS: where Checkout may send a customer back. */
   checkoutAllowedOrigins?: string[];
   /** Also allow loopback origins (development; never in production). */
   checkoutAllowLoopback?: boolean;
+  /** Default `return_url` of customer portal sessions. */
+  billingPortalReturnUrl?: string;
   now?: () => number;
 }
 
@@ -129,11 +136,11 @@ export class BillingActions {
   }
 
   /**
-   * Success/cancel URLs: Stripe sends the paying customer there, so an open list would make
+   * Success/cancel (and portal return) URLs: Stripe sends the paying customer there, so an open list would make
    * Checkout a redirector to any site. Allowed: the configured origins (APP_ORIGIN and
    * CHECKOUT_ALLOWED_ORIGINS) and, outside production, loopback on any port.
    */
-  checkRedirectUrl(field: 'successUrl' | 'cancelUrl', value: string): void {
+  checkRedirectUrl(field: 'successUrl' | 'cancelUrl' | 'returnUrl', value: string): void {
     const url = new URL(value);
     if (this.deps.checkoutAllowedOrigins?.includes(url.origin)) return;
     if (this.deps.checkoutAllowLoopback && LOOPBACK_HOSTS.has(url.hostname)) return;
@@ -197,6 +204,53 @@ export class BillingActions {
       if (!session.url)
         throw new AppError(502, 'stripe_error', 'Stripe returned a session without a URL');
       this.log.info({ userId, planId: plan.id, sessionId: session.id }, 'checkout session created');
+      return { url: session.url, sessionId: session.id, customerId };
+    } catch (error) {
+      throw fromStripeError(error);
+    }
+  }
+
+  /**
+   * A Stripe customer portal session, where the customer updates their card (a past-due
+   * subscription is then retried by Stripe) and sees their invoices. Any user with a Stripe
+   * customer may open one, whatever the subscription's status.
+   */
+  async portalSession(
+    userId: string,
+    input: { returnUrl?: string },
+    clientKey?: string,
+  ): Promise<PortalSessionResult> {
+    if (input.returnUrl !== undefined) this.checkRedirectUrl('returnUrl', input.returnUrl);
+    const returnUrl = input.returnUrl ?? this.deps.billingPortalReturnUrl;
+    if (returnUrl === undefined) {
+      throw fieldError(
+        'returnUrl',
+        'is required (no BILLING_PORTAL_RETURN_URL is configured)',
+        'body',
+        'return_url_required',
+      );
+    }
+    const stripe = this.requireStripe();
+    const customerId = await loadCustomerId(this.deps.sql, userId);
+    if (!customerId) {
+      throw conflict(
+        'no_customer',
+        'the user has no Stripe customer yet; use create-checkout-session',
+      );
+    }
+    try {
+      const session = await stripe.billingPortal.sessions.create(
+        { customer: customerId, return_url: returnUrl },
+        {
+          idempotencyKey: stripeIdempotencyKey(
+            'portal-session',
+            [userId, customerId, returnUrl],
+            clientKey,
+            this.now(),
+          ),
+        },
+      );
+      this.log.info({ userId, sessionId: session.id }, 'customer portal session created');
       return { url: session.url, sessionId: session.id, customerId };
     } catch (error) {
       throw fromStripeError(error);

@@ -2,9 +2,9 @@ import { CACHE_TTLS, fields, type TieredCache } from '@billing/cache';
 import type { Interval, PlanDefinition } from '@billing/config';
 import { isLiveSubscriptionStatus, type Sql } from '@billing/db';
 import type { Logger } from '@billing/logger';
-import type { UsageConfig, UsageSnapshot } from '@billing/usage';
+import { type UsageConfig, type UsageSnapshot, usedInPeriod } from '@billing/usage';
 import type { PlanDirectory, ResolvedPlan, ResolvedRef } from './plan-directory.js';
-import { loadSubscription, type SubscriptionRecord } from './queries.js';
+import { iso, loadSubscription, type SubscriptionRecord } from './queries.js';
 
 export const DEFAULT_METRIC = 'compute_minutes';
 
@@ -40,6 +40,27 @@ export interface UsageView {
   periodEnd: string;
   /** `subscription`: the live subscription's period; `free`: the free-plan rule (USAGE_FREE_PERIOD). */
   periodSource: 'subscription' | 'free';
+}
+
+/**
+ * A paid plan that has ended (the shown subscription is `canceled`): which plan, when it
+ * ended, and what was used in its last period. After the end the user is on the free plan,
+ * whose period and limits are new, so without this a cancelled customer would see only
+ * "Free, 0 used" and nothing about the plan they had.
+ */
+export interface EndedPlanView {
+  subscriptionId: string;
+  planId: string | null;
+  /** The catalogue name of the plan (null if its price is not in PLANS_FILE). */
+  planName: string | null;
+  interval: string | null;
+  /** When it ended: Stripe's `ended_at`, else `canceled_at`, else the end of its last period. */
+  endedAt: string | null;
+  /** Its last period; usage in it was booked against the plan's limits. */
+  periodStart: string | null;
+  periodEnd: string | null;
+  /** Per metric of the catalogue: used in that last period and the plan's limit. */
+  usage: Record<string, { used: number; limit: number }>;
 }
 
 export interface PlanPriceView {
@@ -185,6 +206,45 @@ export class BillingReads {
         periodSource: snapshot.source,
       } satisfies UsageView;
     });
+  }
+
+  /**
+   * The ended paid plan of a user whose shown subscription is `canceled` (no live one), else
+   * null. Read fresh (one small query for the end times, one exact sum per metric): only
+   * cancelled users get here, and late usage can still land in the ended period.
+   */
+  async ended(userId: string): Promise<EndedPlanView | null> {
+    const record = await this.subscriptionRecord(userId);
+    if (record?.status !== 'canceled') return null;
+    const { directory, sql } = this.deps;
+    const [match, [times]] = await Promise.all([
+      directory.planForPrice(record.priceId, record.priceLookupKey),
+      sql<{ ended_at: Date | string | null; canceled_at: Date | string | null }[]>`
+        select ended_at, canceled_at from subscriptions where id = ${record.id}`,
+    ]);
+    const plan = match ? directory.plan(match.planId) : undefined;
+    const metrics = [...directory.metrics];
+    const periodStart = record.currentPeriodStart ? new Date(record.currentPeriodStart) : null;
+    const sums = await Promise.all(
+      metrics.map((metric) => (periodStart ? usedInPeriod(sql, userId, metric, periodStart) : 0)),
+    );
+    const used = Object.fromEntries(metrics.map((metric, i) => [metric, sums[i]]));
+    return {
+      subscriptionId: record.id,
+      planId: plan?.id ?? null,
+      planName: plan?.name ?? null,
+      interval: record.interval,
+      endedAt:
+        iso(times?.ended_at ?? null) ?? iso(times?.canceled_at ?? null) ?? record.currentPeriodEnd,
+      periodStart: record.currentPeriodStart,
+      periodEnd: record.currentPeriodEnd,
+      usage: Object.fromEntries(
+        metrics.map((metric) => [
+          metric,
+          { used: used[metric] ?? 0, limit: plan?.limits[metric] ?? 0 },
+        ]),
+      ),
+    };
   }
 
   async plans(interval?: Interval): Promise<PlanView[]> {

@@ -13,6 +13,14 @@ export const userIdSchema = z
   .regex(USER_ID_PATTERN, USER_ID_RULE)
   .describe('The user to act for; required with the service token, optional with a user API key');
 
+/**
+ * The same user-id rule as an HTML `pattern` attribute, for forms: browsers anchor it and
+ * compile it with the `v` flag, where `|` and `-` inside a class must be escaped (unescaped,
+ * Chromium drops the pattern and validation is silently off). schemas.test.ts checks that it
+ * accepts exactly what userIdSchema accepts.
+ */
+export const USER_ID_HTML_PATTERN = String.raw`[A-Za-z0-9_.:@\|\-]{1,200}`;
+
 export const intervalSchema = z.enum(INTERVALS, { message: 'must be "month" or "year"' });
 const planIdSchema = z.string().min(1, 'is required').max(64, 'is too long');
 const metricSchema = z
@@ -62,6 +70,14 @@ export const upgradeBody = z
   .object({ userId: userIdSchema.optional(), planId: planIdSchema, interval: intervalSchema })
   .strict();
 export const userBody = z.object({ userId: userIdSchema.optional() }).strict();
+export const portalSessionBody = z
+  .object({
+    userId: userIdSchema.optional(),
+    returnUrl: redirectUrl
+      .optional()
+      .describe('Where the portal sends the customer back; default BILLING_PORTAL_RETURN_URL'),
+  })
+  .strict();
 
 // ---- responses (documentation) -------------------------------------------------------
 
@@ -118,14 +134,36 @@ const planView = z.object({
   price: priceView.nullable().optional().describe('With ?interval=: that interval’s price'),
 });
 export const plansResponse = z.object({ plans: z.array(planView) });
+const endedPlanView = z.object({
+  subscriptionId: z.string(),
+  planId: z.string().nullable().describe('Catalogue plan of the ended subscription'),
+  planName: z.string().nullable(),
+  interval: z.string().nullable(),
+  endedAt: isoTime.nullable().describe('Stripe ended_at, else canceled_at, else its period end'),
+  periodStart: isoTime.nullable().describe('Its last period'),
+  periodEnd: isoTime.nullable(),
+  usage: z
+    .record(z.string(), z.object({ used: z.number(), limit: z.number() }))
+    .describe('Per metric: used in its last period, and the plan’s limit'),
+});
 export const overviewResponse = z.object({
   plans: z.array(planView),
   subscription: subscriptionView.nullable(),
   usage: usageResponse,
   usageByMetric: z.record(z.string(), usageResponse),
+  ended: endedPlanView
+    .nullable()
+    .describe(
+      'The paid plan that ended, when the shown subscription is canceled (no live one); else null',
+    ),
 });
 export const checkoutResponse = z.object({
   url: z.string(),
+  sessionId: z.string(),
+  customerId: z.string(),
+});
+export const portalSessionResponse = z.object({
+  url: z.string().describe('The customer portal link: send the customer there'),
   sessionId: z.string(),
   customerId: z.string(),
 });

@@ -7,6 +7,7 @@ import { type BillingReads, DEFAULT_METRIC, type UsageView } from '../billing/re
 import {
   checkoutBody,
   plansQuery,
+  portalSessionBody,
   prorationQuery,
   upgradeBody,
   usageQuery,
@@ -76,14 +77,15 @@ export function billingRouter(deps: BillingRouterDeps): Router {
     const query = parseInput(userQuery, req.query, 'query');
     const userId = actFor(req, query.userId);
     const metrics = [...directory.metrics];
-    const [plans, subscription, ...usages] = await Promise.all([
+    const [plans, subscription, ended, ...usages] = await Promise.all([
       reads.plans(),
       reads.subscription(userId),
+      reads.ended(userId),
       ...metrics.map((metric) => reads.usage(userId, metric)),
     ]);
     const usageByMetric = Object.fromEntries(metrics.map((metric, i) => [metric, usages[i]!]));
     const usage = usageByMetric[DEFAULT_METRIC] ?? usages[0];
-    res.json({ plans, subscription, usage, usageByMetric });
+    res.json({ plans, subscription, usage, usageByMetric, ended });
   });
 
   router.post('/create-checkout-session', jsonBody, async (req, res) => {
@@ -92,6 +94,13 @@ export function billingRouter(deps: BillingRouterDeps): Router {
     actions.paidPlan(body, 'body');
     const userId = actFor(req, body.userId);
     res.json(await actions.checkout(userId, body, clientKey));
+  });
+
+  router.post('/portal-session', jsonBody, async (req, res) => {
+    const clientKey = clientIdempotencyKey(req.headers['idempotency-key']);
+    const body = parseInput(portalSessionBody, req.body, 'body');
+    const userId = actFor(req, body.userId);
+    res.json(await actions.portalSession(userId, body, clientKey));
   });
 
   router.get('/proration-preview', async (req, res) => {

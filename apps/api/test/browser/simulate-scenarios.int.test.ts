@@ -16,8 +16,9 @@ const printed: string[] = [];
 const print = (line = '') => printed.push(line);
 
 beforeAll(async () => {
+  // Room for the stack's child processes to start on a busy machine (90 s each, in parallel).
   stack = await startSimulatedStack(services);
-}, 90_000);
+}, 300_000);
 afterAll(async () => {
   await stack?.close();
 }, 60_000);

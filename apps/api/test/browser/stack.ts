@@ -40,6 +40,7 @@ const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
+  '--disable-quic',
   '--disable-background-networking',
   '--disable-component-update',
   '--no-first-run',
@@ -138,14 +139,14 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
         env,
         port: ingressPort,
         healthPath: '/readyz',
-        timeoutMs: 45_000,
+        timeoutMs: 90_000,
       }),
       startApp({
         app: 'worker-webhooks',
         env,
         port: workerPort,
         healthPath: '/readyz',
-        timeoutMs: 45_000,
+        timeoutMs: 90_000,
       }),
     ]);
     stops.push(ingress.stop, worker.stop);

@@ -1,3 +1,4 @@
+import { billingPortalRoutes } from './billing-portal.js';
 import { checkoutRoutes } from './checkout.js';
 import { customerRoutes } from './customers.js';
 import { eventRoutes } from './events.js';
@@ -20,6 +21,7 @@ export const routes: Route[] = [
   ...subscriptionRoutes,
   ...invoiceRoutes,
   ...checkoutRoutes,
+  ...billingPortalRoutes,
   ...eventRoutes,
   ...meterEventRoutes,
 ];

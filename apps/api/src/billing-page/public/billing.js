@@ -1,25 +1,35 @@
 // The billing page: one user's plan, status, period and usage, plan cards with a
-// monthly/yearly switch, and upgrade / cancel / checkout wired to /api/billing. Every read is
-// one GET /api/billing/overview (plans, subscription and usage loaded in parallel on the
-// server). After an action the page polls the overview every second until the change shows
-// up, i.e. until Stripe's webhook has gone through the ingress, the queue and the worker.
+// monthly/yearly switch, and upgrade / cancel / checkout / customer portal wired to
+// /api/billing. Every read is one GET /api/billing/overview (plans, subscription, usage and
+// an ended plan loaded in parallel on the server). A plan change shows its prorated amount
+// (Stripe's invoice preview) and is sent only once the customer confirms it. After an action
+// the page polls the overview every second until the change shows up, i.e. until Stripe's
+// webhook has gone through the ingress, the queue and the worker.
 
 const LIVE = ['active', 'trialing', 'past_due'];
 const WATCH_INTERVAL_MS = 1_000;
 const WATCH_TIMEOUT_MS = 30_000;
 const BACKGROUND_REFRESH_MS = 5_000;
-const USER_ID = /^[A-Za-z0-9_.:@|-]{1,200}$/;
+const SEARCH_DEBOUNCE_MS = 250;
+/** The browser's own "last user opened here" (simulator mode), preselected next time. */
+const LAST_USER_KEY = 'billing-last-user';
+/** The status the subscription had when the customer left for the billing portal. */
+const PORTAL_LEFT_KEY = 'billing-portal-left-while';
 
 const $ = (id) => document.getElementById(id);
 
 const page = {
   mode: 'api-key',
+  /** The API's user-id rule (from /billing/config.json). */
+  userIdRule: null,
   userId: null,
   apiKey: null,
   interval: null,
   overview: null,
   watching: false,
   busy: false,
+  /** A previewed plan change waiting for the customer's confirm: { plan, interval, preview }. */
+  pending: null,
 };
 
 // ---- formatting -------------------------------------------------------------------------
@@ -156,6 +166,7 @@ function render(overview) {
   } else {
     note.hidden = true;
   }
+  renderEnded(overview);
 
   // Usage against the plan limit.
   const percent =
@@ -170,6 +181,11 @@ function render(overview) {
 
   $('cancel').hidden = !live || live.cancelAtPeriodEnd;
   $('resume').hidden = !live?.cancelAtPeriodEnd;
+  // Anyone Stripe knows as a customer can manage card and invoices; past due needs it most.
+  const portal = $('portal');
+  portal.hidden = !subscription;
+  portal.textContent = live?.status === 'past_due' ? 'Update card' : 'Card and invoices';
+  portal.className = live?.status === 'past_due' ? '' : 'secondary';
 
   for (const button of document.querySelectorAll('.switch button')) {
     button.setAttribute('aria-pressed', String(button.dataset.interval === page.interval));
@@ -178,6 +194,22 @@ function render(overview) {
   setBusy(page.busy);
   $('updated').textContent =
     `Updated ${new Date().toLocaleTimeString()}${page.watching ? ' · waiting for Stripe…' : ''}`;
+}
+
+/** A paid plan that ended: which, when, and what was used under it in its last period. */
+function renderEnded(overview) {
+  const ended = overview.ended;
+  const box = $('ended');
+  box.hidden = !ended;
+  if (!ended) return;
+  const name = ended.planName ?? ended.planId ?? 'paid';
+  const billed = ended.interval ? ` (${ended.interval === 'year' ? 'yearly' : 'monthly'})` : '';
+  $('ended-plan').textContent = `Your ${name} plan${billed} ended on ${date(ended.endedAt)}.`;
+  const metric = overview.usage.metric;
+  const figures = ended.usage[metric];
+  $('ended-usage').textContent = figures
+    ? `In its last period (${date(ended.periodStart)} → ${date(ended.periodEnd)}) you used ${number(figures.used)} of ${number(figures.limit)} ${metricName(metric)}. You are on the free plan now.`
+    : 'You are on the free plan now.';
 }
 
 function renderPlans(overview) {
@@ -250,7 +282,9 @@ function renderPlans(overview) {
 
 function setBusy(busy) {
   page.busy = busy;
-  for (const button of document.querySelectorAll('#plans button[data-action], #cancel, #resume')) {
+  for (const button of document.querySelectorAll(
+    '#plans button[data-action], #cancel, #resume, #portal, #confirm button',
+  )) {
     button.disabled = busy;
   }
 }
@@ -261,7 +295,7 @@ function setBusy(busy) {
  * Polls the overview every second until `done(overview)` holds: the webhook has landed and
  * the worker has applied it (and invalidated the cache). Gives up after 30 s.
  */
-async function watch(done, { waiting, arrived }) {
+async function watch(done, { waiting, arrived, gaveUp }) {
   page.watching = true;
   banner(waiting);
   const deadline = Date.now() + WATCH_TIMEOUT_MS;
@@ -279,7 +313,10 @@ async function watch(done, { waiting, arrived }) {
       }
       render(overview);
     }
-    banner('No webhook after 30 s: are the ingress and the webhook worker running?', 'error');
+    banner(
+      gaveUp ?? 'No webhook after 30 s: are the ingress and the webhook worker running?',
+      gaveUp ? 'info' : 'error',
+    );
     return false;
   } finally {
     page.watching = false;
@@ -338,24 +375,96 @@ function choosePlan(plan) {
       window.location.assign(session.url);
       return;
     }
-    let proration = '';
-    try {
-      const preview = await call('GET', 'proration-preview', {
-        query: { planId: plan.id, interval },
-      });
-      proration = ` (${money(preview.amountDue, preview.currency)} prorated)`;
-    } catch {
-      // The preview is informative only.
-    }
+    // A plan change is sent only after the customer has seen what it costs.
+    banner(`Asking Stripe what ${plan.name} (${interval}ly) costs now…`);
+    const preview = await call('GET', 'proration-preview', {
+      query: { planId: plan.id, interval },
+    });
+    showConfirm({ plan, interval, preview });
+  });
+}
+
+const describeProration = (preview) => {
+  const amount = money(Math.abs(preview.amountDue), preview.currency);
+  if (preview.amountDue > 0) return `${amount} now (prorated)`;
+  if (preview.amountDue < 0) return `${amount} credit for the unused time (prorated)`;
+  return 'No prorated charge';
+};
+
+/** Shows the previewed change and what it costs; nothing is sent until Confirm. */
+function showConfirm(pending) {
+  page.pending = pending;
+  const { plan, interval, preview } = pending;
+  $('confirm-title').textContent = `Switch to ${plan.name} (${interval}ly)?`;
+  $('confirm-amount').textContent = describeProration(preview);
+  $('confirm-amount').dataset.amountDue = String(preview.amountDue);
+  $('confirm-detail').textContent =
+    `The new plan from now, less the unused time of your current plan. Next invoice: ${money(preview.nextInvoiceAmountDue, preview.currency)} in total.`;
+  $('confirm-upgrade').textContent = `Confirm: switch to ${plan.name}`;
+  $('confirm').hidden = false;
+  banner('');
+  $('confirm-upgrade').focus();
+}
+
+function hideConfirm() {
+  page.pending = null;
+  $('confirm').hidden = true;
+}
+
+function confirmUpgrade() {
+  const pending = page.pending;
+  if (!pending) return;
+  const { plan, interval, preview } = pending;
+  return run(async () => {
+    hideConfirm();
     await call('POST', 'upgrade', { body: { planId: plan.id, interval } });
     await watch(
       (overview) =>
         overview.subscription?.planId === plan.id && overview.subscription?.interval === interval,
       {
-        waiting: `Switching to ${plan.name} (${interval}ly)${proration}: sent to Stripe, waiting for the webhook…`,
+        waiting: `Switching to ${plan.name} (${interval}ly), ${describeProration(preview)}: sent to Stripe, waiting for the webhook…`,
         arrived: `You are now on ${plan.name} (${interval}ly).`,
       },
     );
+  });
+}
+
+/** Stripe's customer portal: update the card (a past-due invoice is then retried), invoices. */
+function openPortal() {
+  return run(async () => {
+    const back = new URL(window.location.href);
+    back.search = '';
+    if (page.mode === 'simulator') back.searchParams.set('user', page.userId);
+    back.searchParams.set('portal', 'return');
+    banner('Opening the billing portal…');
+    const session = await call('POST', 'portal-session', { body: { returnUrl: back.href } });
+    sessionStorage.setItem(PORTAL_LEFT_KEY, page.overview?.subscription?.status ?? '');
+    window.location.assign(session.url);
+  });
+}
+
+async function afterPortal() {
+  const url = new URL(window.location.href);
+  if (!url.searchParams.has('portal')) return;
+  url.searchParams.delete('portal');
+  window.history.replaceState(null, '', url);
+  const leftWhile = sessionStorage.getItem(PORTAL_LEFT_KEY);
+  sessionStorage.removeItem(PORTAL_LEFT_KEY);
+  if (leftWhile !== 'past_due') return;
+  if (page.overview?.subscription?.status === 'active') {
+    // The payment's webhook was quicker than the way back.
+    banner('The payment went through: your plan is active again.', 'done');
+    return;
+  }
+  if (page.overview?.subscription?.status !== 'past_due') return;
+  // A new card pays the open invoice at Stripe; its webhook brings the plan back to active.
+  await watch((overview) => overview.subscription?.status !== 'past_due', {
+    waiting: 'Back from the billing portal: checking the payment with Stripe…',
+    arrived: (overview) =>
+      overview.subscription?.status === 'active'
+        ? 'The payment went through: your plan is active again.'
+        : `The subscription is ${overview.subscription?.status ?? 'gone'} now.`,
+    gaveUp: 'The last payment is still open: Stripe retries it with the card on file.',
   });
 }
 
@@ -375,11 +484,18 @@ function setCancel(cancel) {
 
 // ---- who is this for --------------------------------------------------------------------
 
-async function loadUsers(selected) {
+/**
+ * Fills the picker from GET /billing/users: the newest users, or with `query` the users whose
+ * id contains it (searched on the server, so a user among thousands can be found). Returns
+ * the server's suggestion (the newest user a bulk scenario did not create).
+ */
+async function loadUsers(selected, query = '') {
   const select = $('user-select');
-  const { users } = await fetch('/billing/users', { headers: { accept: 'application/json' } }).then(
-    (r) => r.json(),
-  );
+  const qs = query ? `?${new URLSearchParams({ q: query })}` : '';
+  const response = await fetch(`/billing/users${qs}`, { headers: { accept: 'application/json' } });
+  const body = await response.json();
+  if (!response.ok) throw new ApiError(response.status, body);
+  const { users, suggested } = body;
   const options = users.map((user) =>
     el(
       'option',
@@ -387,17 +503,31 @@ async function loadUsers(selected) {
       `${user.userId}${user.planId ? ` · ${user.planId}` : ''}${user.status ? ` (${user.status})` : ''}`,
     ),
   );
-  if (selected && !users.some((user) => user.userId === selected))
+  if (selected && !query && !users.some((user) => user.userId === selected))
     options.unshift(el('option', { value: selected }, selected));
   if (options.length === 0)
-    options.push(el('option', { value: '', disabled: true }, 'no users yet: type a new id'));
+    options.push(
+      el(
+        'option',
+        { value: '', disabled: true },
+        query ? `no user id contains "${query}"` : 'no users yet: type a new id',
+      ),
+    );
   select.replaceChildren(...options);
-  if (selected) select.value = selected;
+  if (selected && users.some((user) => user.userId === selected)) select.value = selected;
+  else if (selected && !query) select.value = selected;
+  return suggested ?? null;
 }
 
 async function openUser(userId) {
   page.userId = userId;
   page.interval = null;
+  hideConfirm();
+  try {
+    localStorage.setItem(LAST_USER_KEY, userId);
+  } catch {
+    // Storage may be off (private mode); the URL still names the user.
+  }
   const url = new URL(window.location.href);
   url.searchParams.set('user', userId);
   window.history.replaceState(null, '', url);
@@ -429,6 +559,10 @@ async function afterCheckout() {
 async function start() {
   const config = await fetch('/billing/config.json').then((r) => r.json());
   page.mode = config.mode;
+  // The API's user-id rule, compiled as the API compiles it; the browser compiles the
+  // `pattern` attribute with the `v` flag, for which the rule is written too.
+  page.userIdRule = new RegExp(`^(?:${config.userIdPattern})$`);
+  $('user-new').pattern = config.userIdPattern;
   const mode = $('mode');
   mode.textContent = page.mode === 'simulator' ? 'Simulator mode' : 'API key';
   mode.className = `mode ${page.mode}`;
@@ -441,27 +575,52 @@ async function start() {
   }
   $('cancel').addEventListener('click', () => setCancel(true));
   $('resume').addEventListener('click', () => setCancel(false));
+  $('portal').addEventListener('click', () => openPortal());
+  $('confirm-upgrade').addEventListener('click', () => confirmUpgrade());
+  $('confirm-dismiss').addEventListener('click', () => {
+    hideConfirm();
+    banner('Nothing changed.');
+  });
 
   const params = new URLSearchParams(window.location.search);
   if (page.mode === 'simulator') {
     $('who-simulator').hidden = false;
     const wanted = params.get('user');
-    await loadUsers(wanted);
+    let remembered = null;
+    try {
+      remembered = localStorage.getItem(LAST_USER_KEY);
+    } catch {
+      // no storage: fall back to the server's suggestion
+    }
+    const suggested = await loadUsers(wanted || remembered);
+    let searchTimer;
+    $('user-search').addEventListener('input', () => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => {
+        const query = $('user-search').value.trim();
+        loadUsers(page.userId, query).catch(showError);
+      }, SEARCH_DEBOUNCE_MS);
+    });
     $('user-form').addEventListener('submit', (event) => {
       event.preventDefault();
       const typed = $('user-new').value.trim();
       const userId = typed || $('user-select').value;
-      if (!USER_ID.test(userId)) {
+      if (!page.userIdRule.test(userId)) {
         banner('A user id is 1-200 letters, digits and _ . : @ | -', 'error');
         return;
       }
       $('user-new').value = '';
+      $('user-search').value = '';
       void loadUsers(userId).then(() => openUser(userId));
     });
-    const initial = wanted || $('user-select').value;
+    // Who to show: the URL's user, else the one this browser last opened, else the newest
+    // user not made by a bulk scenario (never a renewal-storm customer), else the newest.
+    const initial = wanted || remembered || suggested || $('user-select').value;
     if (initial) {
+      if (initial !== (wanted || remembered)) await loadUsers(initial);
       await openUser(initial);
       await afterCheckout();
+      await afterPortal();
     }
   } else {
     $('who-key').hidden = false;
@@ -474,6 +633,7 @@ async function start() {
     if (page.apiKey) {
       await refresh();
       await afterCheckout();
+      await afterPortal();
     }
   }
 
