@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { billingPageRouter } from '../src/billing-page/router.js';
 import {
   SERVICE_TOKEN,
-  seedCataloguePrices,
+  seedPlanPrices,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -37,7 +37,7 @@ beforeAll(async () => {
     ],
   });
   port = Number(new URL(t.url).port);
-  const prices = await seedCataloguePrices(t.db, t.catalogue);
+  const prices = await seedPlanPrices(t.db, t.planList);
   userId = uniqueUser('victim');
   await seedSubscription(t.db, {
     userId,

@@ -1,4 +1,4 @@
-import { closeRedis, createRedis, waitReady } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
 import { useTestServices } from '@billing/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, revokeApiKey } from '../src/auth/api-keys.js';

@@ -1,4 +1,5 @@
-import { closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
 import { useTestServices } from '@billing/testing';
 import { type Job, type Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

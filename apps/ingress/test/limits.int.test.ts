@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import { closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
+import { createQueue, QUEUES } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
+import { signStripePayload } from '@billing/stripe-fake';
 import { useTestServices } from '@billing/testing';
-import { signStripePayload } from '@billing/testing/stripe';
 import type { Queue } from 'bullmq';
 import pino from 'pino';
 import { Registry } from 'prom-client';

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { DEV_WEBHOOK_SECRET } from '@billing/config';
-import { closeRedis, createRedis, waitReady } from '@billing/queue';
+import { closeRedis, createRedis, waitReady } from '@billing/redis';
+import { signStripePayload } from '@billing/stripe-fake';
 import { freePort, REPO_ROOT, startApp, useTestServices } from '@billing/testing';
-import { signStripePayload } from '@billing/testing/stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotEvent } from './deliveries.js';
 

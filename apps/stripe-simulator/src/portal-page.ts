@@ -1,5 +1,5 @@
 import type { Stripe } from '@billing/stripe';
-import type { FakeStripeState } from '../stripe/state.js';
+import type { FakeStripeState } from '@billing/stripe-fake';
 import { escapeHtml, formatAmount, page } from './checkout-page.js';
 
 /**

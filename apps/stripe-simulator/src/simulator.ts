@@ -1,6 +1,11 @@
 import type { PlanList } from '@billing/config';
 import type { Logger } from '@billing/logger';
-import { billingPortal, type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
+import {
+  billingPortal,
+  type FakeStripe,
+  FakeStripeState,
+  startFakeStripe,
+} from '@billing/stripe-fake';
 import express from 'express';
 import { ensureCatalogue } from './catalogue.js';
 import { controlRouter } from './control.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { apiKeys, type Database } from '@billing/db';
-import type { RedisClient } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import { and, eq, isNull } from 'drizzle-orm';
 
 /** Keys look like `bk_<43 base64url chars>` (256 random bits). Only the SHA-256 is stored. */

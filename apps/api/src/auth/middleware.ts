@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { apiKeys, type Database } from '@billing/db';
 import type { Logger } from '@billing/logger';
-import type { RedisClient } from '@billing/queue';
+import type { RedisClient } from '@billing/redis';
 import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '@billing/runtime';
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { RequestHandler } from 'express';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { dbEnv, isValidUserId, loadOrExit, redisEnv } from '@billing/config';
 import { apiKeys, createDb } from '@billing/db';
-import { closeRedis, createRedis } from '@billing/queue';
+import { closeRedis, createRedis } from '@billing/redis';
 import { eq } from 'drizzle-orm';
 import { createApiKey, revokeApiKey } from '../auth/api-keys.js';
 
