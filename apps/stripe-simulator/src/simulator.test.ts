@@ -157,6 +157,33 @@ describe('stripe simulator', () => {
     expect(nothingOpen.body.error.message).toMatch(/no open invoice/);
   });
 
+  it('starts the next period on renewal, in the API and on the subscription item', async () => {
+    const created = await post('/_simulator/subscriptions', {
+      userId: 'renewing-user',
+      price: 'pro_monthly',
+    });
+    const id = created.body.subscription.id as string;
+    const before = (await stripe.subscriptions.retrieve(id)).items.data[0]!;
+    const renewed = await post(`/_simulator/subscriptions/${id}/renew`);
+    expect(renewed.status).toBe(200);
+    const after = (await stripe.subscriptions.retrieve(id)).items.data[0]!;
+    // The new period begins where the old one ended, a calendar month later, and is billed.
+    expect(after.current_period_start).toBe(before.current_period_end);
+    expect(after.current_period_end).toBeGreaterThan(before.current_period_end);
+    const next = new Date(before.current_period_end * 1000);
+    expect(new Date(after.current_period_end * 1000).getUTCMonth()).toBe(
+      (next.getUTCMonth() + 1) % 12,
+    );
+    expect(renewed.body.invoice).toMatchObject({
+      status: 'paid',
+      billing_reason: 'subscription_cycle',
+    });
+    expect(renewed.body.invoice.lines.data[0].period).toEqual({
+      start: after.current_period_start,
+      end: after.current_period_end,
+    });
+  });
+
   it('renews many subscriptions at once, some with declined cards', async () => {
     const ids: string[] = [];
     for (const userId of ['storm-1', 'storm-2', 'storm-3']) {
