@@ -63,6 +63,8 @@ export interface TestApiOptions {
   config?: Partial<ApiAppConfig>;
   now?: () => number;
   l1Max?: number;
+  /** The plan list to seed and serve (default the repository's plans file). */
+  planList?: PlanList;
 }
 
 /** The API on a free port against the file's own database and Redis prefix. */
@@ -80,7 +82,7 @@ export async function startTestApi(
     },
   });
   const db = drizzle(sql, { schema }) as unknown as Database;
-  const planList = loadPlanList(DEFAULT_PLANS_FILE);
+  const planList = options.planList ?? loadPlanList(DEFAULT_PLANS_FILE);
   await seedPlans(db, planList);
   const redis = createRedis(options.redisUrl ?? services.redisUrl, { role: 'cache' });
   redis.on('error', () => {});
