@@ -10,7 +10,6 @@ import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { createDb, type DbHandle, seedPlans, webhookEvents } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import { closeRedis, createRedis } from '@billing/redis';
-import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   invoiceObject,
@@ -18,7 +17,7 @@ import {
   stripeEvent,
   subscriptionObject,
 } from '@billing/stripe-fake';
-import { useTestServices } from '@billing/testing';
+import { useTestServices, useTestServices } from '@billing/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProcessDeps, processStripeEvent } from '../src/process-event.js';

@@ -91,6 +91,8 @@ export interface FakeStripe {
    * Idempotency-Key); a 429 only when `shouldRetry` is set. Each attempt is in `requests`.
    */
   failNext(count: number, kind: FaultKind, options?: FaultOptions): void;
+  /** Lets `Stripe-Account: <id>` through from now on (a Connect account joining the platform). */
+  connectAccount(id: string): void;
   /** Requests to `method` + path prefix, in order. */
   requestsTo(method: string, pathPrefix?: string): RecordedRequest[];
   /** Clears state, recorded requests, pending faults and the idempotency cache. */
@@ -236,6 +238,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   const requests: RecordedRequest[] = [];
   const faults: Fault[] = [];
   const idempotency = new Map<string, CachedResponse>();
+  const connectedAccounts = new Set(options.connectedAccounts ?? []);
 
   const send = (
     res: http.ServerResponse,
@@ -346,7 +349,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       );
     }
     const account = headers['stripe-account'];
-    if (account !== undefined && !(options.connectedAccounts ?? []).includes(account)) {
+    if (account !== undefined && !connectedAccounts.has(account)) {
       return fail(
         new StripeApiError(
           403,
@@ -467,6 +470,9 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     failNext(count, kind, faultOptions = {}) {
       faults.push({ ...faultOptions, remaining: count, kind });
     },
+    connectAccount(id) {
+      connectedAccounts.add(id);
+    },
     requestsTo(method, pathPrefix = '') {
       return requests.filter(
         (request) => request.method === method.toUpperCase() && request.path.startsWith(pathPrefix),
@@ -477,6 +483,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       requests.length = 0;
       faults.length = 0;
       idempotency.clear();
+      connectedAccounts.clear();
+      for (const id of options.connectedAccounts ?? []) connectedAccounts.add(id);
     },
     close() {
       return new Promise<void>((resolve, reject) => {
