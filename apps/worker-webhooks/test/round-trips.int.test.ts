@@ -10,6 +10,7 @@ import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
 import { createDb, type DbHandle, seedPlans, webhookEvents } from '@billing/db';
 import { moduleLogger } from '@billing/logger';
 import { closeRedis, createRedis } from '@billing/redis';
+import { useTestServices } from '@billing/testing';
 import {
   customerObject,
   invoiceObject,
@@ -17,7 +18,7 @@ import {
   stripeEvent,
   subscriptionObject,
 } from '@billing/stripe-fake';
-import { useTestServices, useTestServices } from '@billing/testing';
+import { useTestServices } from '@billing/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProcessDeps, processStripeEvent } from '../src/process-event.js';
