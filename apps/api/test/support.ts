@@ -69,6 +69,8 @@ export interface TestApiOptions {
   revocations?: boolean;
   /** Human-facing routers (the billing page), as main.ts passes them. */
   pages?: (deps: { sql: postgres.Sql }) => import('express').Router[];
+  /** The plan list to seed and serve (default the repository's plans file). */
+  planList?: PlanList;
 }
 
 /** The API on a free port against the file's own database and Redis prefix. */
@@ -86,7 +88,7 @@ export async function startTestApi(
     },
   });
   const db = drizzle(sql, { schema }) as unknown as Database;
-  const planList = loadPlanList(DEFAULT_PLANS_FILE);
+  const planList = options.planList ?? loadPlanList(DEFAULT_PLANS_FILE);
   await seedPlans(db, planList);
   const redis = createRedis(options.redisUrl ?? services.redisUrl, { role: 'cache' });
   redis.on('error', () => {});

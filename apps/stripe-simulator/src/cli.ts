@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
-import { ConfigError } from '@billing/config';
+import { ConfigError, loadPlanList } from '@billing/config';
 import { loadScenarioConfig } from './env.js';
 import { clients, ScenarioError } from './scenarios/client.js';
 import { journey } from './scenarios/journey.js';
+import { scenarioPlans } from './scenarios/plans.js';
 import { renewalStorm } from './scenarios/renewal-storm.js';
 
 /**
@@ -23,7 +24,8 @@ scenarios:
 options:
   --timeout <seconds>         how long to wait for the webhooks to land (default 30; storm 120)
 
-environment: API_PORT (3001), STRIPE_SIMULATOR_PORT (12111), BILLING_SERVICE_TOKEN,
+environment: API_PORT (3001), STRIPE_SIMULATOR_PORT (12111), BILLING_SERVICE_TOKEN, PLANS_FILE
+(the plans to buy and upgrade to: the first two paid plans with a monthly price),
 SIMULATE_API_URL / SIMULATE_STRIPE_URL to point elsewhere.`;
 
 async function main(): Promise<number> {
@@ -47,9 +49,10 @@ async function main(): Promise<number> {
     throw new ScenarioError('--timeout must be a positive number of seconds');
   const config = loadScenarioConfig();
   const connected = clients(config);
+  const plans = scenarioPlans(loadPlanList(config.plansFile), config.plansFile);
 
   if (scenario === 'journey') {
-    await journey(connected, { userId: values.user, timeoutMs });
+    await journey(connected, { userId: values.user, timeoutMs, plans });
     return 0;
   }
   if (scenario === 'renewal-storm') {
@@ -60,7 +63,7 @@ async function main(): Promise<number> {
     const failRate = Number(values['fail-rate']);
     if (!(failRate >= 0 && failRate <= 1))
       throw new ScenarioError('--fail-rate must be between 0 and 1');
-    await renewalStorm(connected, { customers, failRate, timeoutMs });
+    await renewalStorm(connected, { customers, failRate, timeoutMs, prices: plans.prices });
     return 0;
   }
   console.error(`unknown scenario "${scenario}"\n\n${USAGE}`);

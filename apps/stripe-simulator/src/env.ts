@@ -108,6 +108,8 @@ export interface ScenarioConfig {
   apiUrl: string;
   simulatorUrl: string;
   serviceToken: string;
+  /** The plan list the system runs with (PLANS_FILE): the scenarios' plans come from it. */
+  plansFile: string;
 }
 
 /** `npm run simulate` settings: where the running system is, and the service token. */
@@ -123,5 +125,6 @@ export function loadScenarioConfig(env: Env = processEnv()): ScenarioConfig {
       scenario.SIMULATE_STRIPE_URL ?? `http://127.0.0.1:${scenario.STRIPE_SIMULATOR_PORT}`
     ).replace(/\/$/, ''),
     serviceToken: auth.BILLING_SERVICE_TOKEN,
+    plansFile: plansEnv(env).PLANS_FILE,
   };
 }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
@@ -36,8 +37,8 @@ afterAll(async () => {
 const post = async (pathname: string, body?: unknown) => {
   const response = await fetch(`${sim.url}${pathname}`, {
     method: 'POST',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body ?? {}),
   });
   // biome-ignore lint/suspicious/noExplicitAny: JSON answers, asserted on with toMatchObject
   return { status: response.status, body: (await response.json()) as Record<string, any> };
@@ -195,6 +196,33 @@ describe('stripe simulator', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('starts the next period on renewal, in the API and on the subscription item', async () => {
+    const created = await post('/_simulator/subscriptions', {
+      userId: 'renewing-user',
+      price: 'pro_monthly',
+    });
+    const id = created.body.subscription.id as string;
+    const before = (await stripe.subscriptions.retrieve(id)).items.data[0]!;
+    const renewed = await post(`/_simulator/subscriptions/${id}/renew`);
+    expect(renewed.status).toBe(200);
+    const after = (await stripe.subscriptions.retrieve(id)).items.data[0]!;
+    // The new period begins where the old one ended, a calendar month later, and is billed.
+    expect(after.current_period_start).toBe(before.current_period_end);
+    expect(after.current_period_end).toBeGreaterThan(before.current_period_end);
+    const next = new Date(before.current_period_end * 1000);
+    expect(new Date(after.current_period_end * 1000).getUTCMonth()).toBe(
+      (next.getUTCMonth() + 1) % 12,
+    );
+    expect(renewed.body.invoice).toMatchObject({
+      status: 'paid',
+      billing_reason: 'subscription_cycle',
+    });
+    expect(renewed.body.invoice.lines.data[0].period).toEqual({
+      start: after.current_period_start,
+      end: after.current_period_end,
+    });
+  });
+
   it('renews many subscriptions at once, some with declined cards', async () => {
     const ids: string[] = [];
     for (const userId of ['storm-1', 'storm-2', 'storm-3']) {
@@ -226,6 +254,90 @@ describe('stripe simulator', () => {
     const noSubscription = await post('/_simulator/subscriptions/sub_missing/renew', {});
     expect(noSubscription.status).toBe(404);
     expect(sim.state.subscriptions.size).toBe(before);
+  });
+
+  it('refuses cross-site and foreign-Host requests to its own routes (403), changing nothing', async () => {
+    const raw = (
+      method: string,
+      pathname: string,
+      headers: Record<string, string>,
+      body?: string,
+    ): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const request = http.request(`${sim.url}${pathname}`, { method, headers }, (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => {
+            text += chunk.toString();
+          });
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        });
+        request.on('error', reject);
+        request.end(body);
+      });
+    const own = new URL(sim.url).host;
+    const created = await post('/_simulator/subscriptions', {
+      userId: 'gate-user',
+      price: 'pro_monthly',
+    });
+    const id = created.body.subscription.id as string;
+    const renewBody = JSON.stringify({});
+    const before = JSON.stringify(sim.state.getSubscription(id));
+    const forged: Array<Record<string, string>> = [
+      // A page on another site posting a simple (no-preflight) request.
+      { 'content-type': 'text/plain', origin: 'http://evil.example', host: own },
+      { 'content-type': 'application/json', origin: 'http://evil.example', host: own },
+      { 'content-type': 'application/json', 'sec-fetch-site': 'cross-site', host: own },
+      // DNS rebinding: the browser names the attacker's host.
+      { 'content-type': 'application/json', host: 'attacker.example' },
+      // A same-origin page must still send JSON.
+      { 'content-type': 'text/plain', origin: `http://${own}`, host: own },
+    ];
+    for (const headers of forged) {
+      const answer = await raw('POST', `/_simulator/subscriptions/${id}/renew`, headers, renewBody);
+      expect(answer.status, JSON.stringify(headers)).toBe(403);
+    }
+    expect(JSON.stringify(sim.state.getSubscription(id))).toBe(before);
+    // Reads leak data: refused for a foreign Host or Origin too.
+    expect((await raw('GET', '/_simulator/status', { host: 'attacker.example' })).status).toBe(403);
+    expect(
+      (await raw('GET', '/_simulator/status', { host: own, origin: 'http://evil.example' })).status,
+    ).toBe(403);
+    // The hosted page and its Pay form: foreign Host and cross-site Origin refused.
+    const session = await stripe.checkout.sessions.create({
+      mode: 'subscription',
+      customer: created.body.customer.id,
+      line_items: [
+        { price: (await stripe.prices.list({ lookup_keys: ['pro_monthly'] })).data[0]!.id },
+      ],
+      success_url: 'http://127.0.0.1:1/done',
+    });
+    expect((await raw('GET', `/checkout/${session.id}`, { host: 'attacker.example' })).status).toBe(
+      403,
+    );
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    expect(
+      (
+        await raw('POST', `/checkout/${session.id}/pay`, {
+          ...form,
+          host: own,
+          origin: 'http://evil.example',
+        })
+      ).status,
+    ).toBe(403);
+    expect(sim.state.checkoutSessions.get(session.id)?.status).toBe('open');
+    // The allowed ones: the page's own origin, and the compose service name.
+    expect(
+      (
+        await raw('POST', `/checkout/${session.id}/pay`, {
+          ...form,
+          host: own,
+          origin: `http://${own}`,
+        })
+      ).status,
+    ).toBe(303);
+    expect(
+      (await raw('GET', '/_simulator/status', { host: 'stripe-simulator:12111' })).status,
+    ).toBe(200);
   });
 
   it('reports its status and recent events', async () => {

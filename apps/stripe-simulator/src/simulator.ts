@@ -1,5 +1,6 @@
 import type { PlanList } from '@billing/config';
 import type { Logger } from '@billing/logger';
+import { sameOriginGate } from '@billing/runtime';
 import {
   billingPortal,
   type FakeStripe,
@@ -27,6 +28,11 @@ export interface SimulatorOptions {
   host?: string;
   /** Base URL browsers use for the hosted checkout page. Default `http://<host>:<port>`. */
   publicUrl?: string;
+  /**
+   * Origins (besides loopback and `publicUrl`) whose pages may use the checkout page and the
+   * `/_simulator` routes. Default: the compose service name, `http://stripe-simulator:<port>`.
+   */
+  allowedOrigins?: string[];
   /** Where webhooks go, e.g. `http://127.0.0.1:3000/webhooks/stripe`. */
   webhookUrl: string;
   /** The endpoint's signing secret (the first of STRIPE_WEBHOOK_SECRETS). */
@@ -49,6 +55,33 @@ export interface RunningSimulator {
   /** Resolves when every event so far has been delivered (or given up); false on timeout. */
   idle(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/**
+ * The shared same-origin gate, fitted to the simulator's clients. The scenarios, tests and
+ * curl are not browsers: they send neither `Origin` nor `Sec-Fetch-Site`, which a browser
+ * page cannot omit on a POST, so such a request counts as same-origin (Host and JSON are
+ * still checked). The hosted checkout page's Pay button is a plain HTML form (no script), so
+ * its POST is held to the rules of a read (Host, no cross-site Origin) plus a required
+ * `Origin`, which every browser sends on a form POST.
+ */
+function simulatorGate(gate: express.RequestHandler): express.RequestHandler {
+  return (req, res, next) => {
+    const browser = req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined;
+    if (req.method === 'POST' && /^\/checkout\/[^/]+\/pay$/.test(req.path)) {
+      if (browser && req.headers.origin === undefined) {
+        res.status(403).json({
+          error: { code: 'forbidden', rule: 'origin', message: 'the Pay form needs an Origin' },
+        });
+        return;
+      }
+      // A view of the request as a read: the gate's Host and cross-site rules, not its JSON rule.
+      gate(Object.create(req, { method: { value: 'GET' } }), res, next);
+      return;
+    }
+    if (!browser) req.headers['sec-fetch-site'] = 'same-origin';
+    gate(req, res, next);
+  };
 }
 
 export async function startSimulator(options: SimulatorOptions): Promise<RunningSimulator> {
@@ -87,6 +120,15 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
 
   const control = express();
   control.disable('x-powered-by');
+  // The checkout page and /_simulator act with the account's full powers and no key, so a
+  // page on another site (or a DNS-rebinding name for 127.0.0.1) must not reach them.
+  const gate = sameOriginGate({
+    origins: [
+      ...(options.publicUrl ? [new URL(options.publicUrl).origin] : []),
+      ...(options.allowedOrigins ?? [`http://stripe-simulator:${options.port || 12111}`]),
+    ],
+  });
+  control.use(simulatorGate(gate));
   control.use(
     controlRouter({
       state,

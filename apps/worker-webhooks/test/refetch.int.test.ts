@@ -98,6 +98,8 @@ describe('re-fetching from Stripe', () => {
 
   it('re-reads a connected account object with that account', async () => {
     const account = stripeId('acct');
+    // Stripe answers only for accounts connected to the platform.
+    fake.connectAccount(account);
     const sub = subscriptionObject();
     fake.state.subscriptions.set(sub.id, structuredClone(sub));
     const event = stripeEvent({ type: 'customer.subscription.updated', object: sub, account });

@@ -58,6 +58,7 @@ describe('renewals', () => {
 
   it('starts a new period, bills it and emits the events in Stripe order', async () => {
     const { subscription } = await subscribed();
+    const first = subscriptionPeriod(state.getSubscription(subscription.id));
     const before = state.events.size;
     clock += 10 * DAY_SECONDS;
     const { subscription: renewed, invoice } = state.renewSubscription(subscription.id);
@@ -68,7 +69,10 @@ describe('renewals', () => {
       'invoice.paid',
       'invoice.payment_succeeded',
     ]);
-    expect(subscriptionPeriod(renewed)).toEqual({ start: clock, end: clock + 30 * DAY_SECONDS });
+    // The next period starts where the first ended (not at the renewal call's time) and runs
+    // one calendar month: 2027-01-15 → 2027-02-15 → 2027-03-15 (08:00Z).
+    expect(first).toEqual({ start: 1_800_000_000, end: 1_802_678_400 });
+    expect(subscriptionPeriod(renewed)).toEqual({ start: first.end, end: 1_805_097_600 });
     expect(invoice).toMatchObject({
       status: 'paid',
       amount_paid: 3000,
@@ -77,8 +81,30 @@ describe('renewals', () => {
     expect(renewed.latest_invoice).toBe(invoice?.id);
     const updated = [...state.events.values()][before]!;
     expect(Object.keys(updated.data.previous_attributes ?? {})).toEqual(
-      expect.arrayContaining(['items', 'latest_invoice', 'billing_cycle_anchor']),
+      expect.arrayContaining(['items', 'latest_invoice']),
     );
+  });
+
+  it('moves every period forward by calendar months, the anchor day clamped to short months', async () => {
+    // 2027-01-31T10:00:00Z: the anchor on the 31st bills on Feb 28, then on Mar 31 again.
+    clock = Date.UTC(2027, 0, 31, 10) / 1000;
+    const { subscription } = await subscribed();
+    const iso = (seconds: number) => new Date(seconds * 1000).toISOString().slice(0, 10);
+    const periods = [subscriptionPeriod(state.getSubscription(subscription.id))];
+    for (let renewal = 0; renewal < 3; renewal++) {
+      const { subscription: renewed, invoice } = state.renewSubscription(subscription.id);
+      periods.push(subscriptionPeriod(renewed));
+      const item = renewed.items.data[0] as unknown as Record<string, number>;
+      expect(item.current_period_start).toBe(periods.at(-1)!.start);
+      const line = invoice!.lines.data[0]!;
+      expect(line.period).toEqual(periods.at(-1));
+    }
+    expect(periods.map(({ start, end }) => `${iso(start)}→${iso(end)}`)).toEqual([
+      '2027-01-31→2027-02-28',
+      '2027-02-28→2027-03-31',
+      '2027-03-31→2027-04-30',
+      '2027-04-30→2027-05-31',
+    ]);
   });
 
   it('leaves the invoice open and the subscription past_due when the card declines', async () => {
@@ -143,7 +169,8 @@ describe('renewals', () => {
 
   it('bills create_prorations changes with the next invoice, and previews them before', async () => {
     const { subscription, business } = await subscribed();
-    clock += 15 * DAY_SECONDS;
+    const period = subscriptionPeriod(state.getSubscription(subscription.id));
+    clock += (period.end - period.start) / 2;
     const itemId = subscription.items.data[0]!.id;
     await stripe.subscriptions.update(subscription.id, {
       items: [{ id: itemId, price: business.id }],

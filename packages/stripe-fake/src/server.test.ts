@@ -213,7 +213,13 @@ describe('subscriptions', () => {
     });
     const item = subscription.items.data[0]!;
     expect(item).toMatchObject({ quantity: 2, price: { id: monthly.id } });
-    expect(item.current_period_end - item.current_period_start).toBe(30 * DAY_SECONDS);
+    // One calendar month (28 to 31 days), as Stripe bills.
+    expect(item.current_period_end - item.current_period_start).toBeGreaterThanOrEqual(
+      28 * DAY_SECONDS,
+    );
+    expect(item.current_period_end - item.current_period_start).toBeLessThanOrEqual(
+      31 * DAY_SECONDS,
+    );
     expect(subscription).not.toHaveProperty('current_period_end');
     const invoice = subscription.latest_invoice as Stripe.Invoice;
     expect(invoice).toMatchObject({
@@ -252,7 +258,7 @@ describe('subscriptions', () => {
       items: [{ price: monthly.id }],
     });
     const item = created.items.data[0]!;
-    const halfway = item.current_period_start + 15 * DAY_SECONDS;
+    const halfway = (item.current_period_start + item.current_period_end) / 2;
     const updated = await stripe.subscriptions.update(created.id, {
       items: [{ id: item.id, price: business.id }],
       proration_behavior: 'always_invoice',
@@ -377,7 +383,7 @@ describe('invoices', () => {
       items: [{ price: monthly.id }],
     });
     const item = subscription.items.data[0]!;
-    const halfway = item.current_period_start + 15 * DAY_SECONDS;
+    const halfway = (item.current_period_start + item.current_period_end) / 2;
     const preview = await stripe.invoices.createPreview({
       customer: customer.id,
       subscription: subscription.id,
@@ -420,7 +426,7 @@ describe('invoices', () => {
       subscription: subscription.id,
       subscription_details: {
         items: [{ id: item.id, price: monthly.id }],
-        proration_date: item.current_period_start + 15 * DAY_SECONDS,
+        proration_date: (item.current_period_start + item.current_period_end) / 2,
         proration_behavior: 'always_invoice',
       },
     });
@@ -440,7 +446,7 @@ describe('invoices', () => {
       subscription: subscription.id,
       subscription_details: {
         items: [{ id: item.id, price: yearly.id }],
-        proration_date: item.current_period_start + 15 * DAY_SECONDS,
+        proration_date: (item.current_period_start + item.current_period_end) / 2,
       },
     });
     expect(preview.amount_due).toBe(20000 - 1000);

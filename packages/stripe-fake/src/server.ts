@@ -4,6 +4,7 @@ import { createStripeClient, STRIPE_API_VERSION, type Stripe } from '@billing/st
 import { StripeApiError } from './errors.js';
 import { stripeId } from './ids.js';
 import { decodeForm, expandPaths, type Params } from './params.js';
+import { ALLOWED_PARAMS } from './routes/allowed-params.js';
 import { expand, routes } from './routes/index.js';
 import { type ChangeContext, FakeStripeState } from './state.js';
 
@@ -31,6 +32,11 @@ export interface FakeStripeOptions {
   extension?: (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => void;
   /** Keep only the newest this many `requests` (a long-running simulator). Default: all. */
   maxRecordedRequests?: number;
+  /**
+   * Connected accounts a `Stripe-Account` header may name; any other is refused (403
+   * `account_invalid`), as Stripe does, instead of answering with the platform's data.
+   */
+  connectedAccounts?: string[];
   /** Called after every answered API request (e.g. to persist state after a change). */
   onResponse?: (request: RecordedRequest) => void;
 }
@@ -85,6 +91,8 @@ export interface FakeStripe {
    * Idempotency-Key); a 429 only when `shouldRetry` is set. Each attempt is in `requests`.
    */
   failNext(count: number, kind: FaultKind, options?: FaultOptions): void;
+  /** Lets `Stripe-Account: <id>` through from now on (a Connect account joining the platform). */
+  connectAccount(id: string): void;
   /** Requests to `method` + path prefix, in order. */
   requestsTo(method: string, pathPrefix?: string): RecordedRequest[];
   /** Clears state, recorded requests, pending faults and the idempotency cache. */
@@ -152,6 +160,73 @@ const faultError = (fault: Fault, status: number): StripeApiError => {
   );
 };
 
+/** Stripe's named API releases (the suffix of `2025-03-31.basil`), oldest first. */
+const RELEASES = ['acacia', 'basil', 'clover', 'dahlia', 'endive'];
+
+/**
+ * Whether Stripe would know this `Stripe-Version`: a real calendar date from 2011 up to the
+ * version this client pins, plain (before the named releases began) or with a release name.
+ */
+export function isKnownStripeVersion(version: string): boolean {
+  if (version === STRIPE_API_VERSION) return true;
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:\.([a-z]+))?$/.exec(version);
+  if (!match) return false;
+  const [, year, month, day, release] = match;
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  if (date.getUTCDate() !== Number(day) || date.getUTCMonth() !== Number(month) - 1) return false;
+  const iso = version.slice(0, 10);
+  if (iso < '2011-01-01' || iso > STRIPE_API_VERSION.slice(0, 10)) return false;
+  if (release === undefined) return iso < '2024-06-20';
+  return RELEASES.includes(release) && iso >= '2024-06-20';
+}
+
+const MAX_LOOKUP_KEYS = 10;
+const MAX_CLIENT_REFERENCE_ID = 200;
+
+/** Stripe's `parameter_unknown`: names the first parameter the endpoint does not take. */
+function unknownParameter(method: string, template: string, params: Params): StripeApiError | null {
+  const allowed = ALLOWED_PARAMS[`${method} ${template}`];
+  if (!allowed) return null;
+  const unknown = Object.keys(params).find((name) => name !== 'expand' && !allowed.includes(name));
+  if (unknown === undefined) return null;
+  return new StripeApiError(
+    400,
+    'invalid_request_error',
+    `Received unknown parameter: ${unknown}`,
+    'parameter_unknown',
+    unknown,
+  );
+}
+
+/** Limits Stripe enforces on parameters the product sends. */
+function parameterLimits(method: string, template: string, params: Params): StripeApiError | null {
+  if (method === 'GET' && template === '/v1/prices') {
+    const keys = params.lookup_keys;
+    if (Array.isArray(keys) && keys.length > MAX_LOOKUP_KEYS) {
+      return new StripeApiError(
+        400,
+        'invalid_request_error',
+        `Invalid array: lookup_keys must have at most ${MAX_LOOKUP_KEYS} elements.`,
+        'parameter_invalid',
+        'lookup_keys',
+      );
+    }
+  }
+  if (method === 'POST' && template === '/v1/checkout/sessions') {
+    const reference = params.client_reference_id;
+    if (typeof reference === 'string' && reference.length > MAX_CLIENT_REFERENCE_ID) {
+      return new StripeApiError(
+        400,
+        'invalid_request_error',
+        `Invalid string: ${reference.slice(0, 20)}...; must be at most ${MAX_CLIENT_REFERENCE_ID} characters`,
+        'string_too_long',
+        'client_reference_id',
+      );
+    }
+  }
+  return null;
+}
+
 interface CachedResponse {
   fingerprint: string;
   status: number;
@@ -163,6 +238,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   const requests: RecordedRequest[] = [];
   const faults: Fault[] = [];
   const idempotency = new Map<string, CachedResponse>();
+  const connectedAccounts = new Set(options.connectedAccounts ?? []);
 
   const send = (
     res: http.ServerResponse,
@@ -259,7 +335,32 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       return fail(faultError(fault, fault.kind), extra);
     }
 
-    // 3. Idempotency: the same key on a POST replays the first response; other parameters are an error.
+    // 3. What Stripe refuses before looking at the request: an API version it does not know,
+    // an account that is not connected to this platform.
+    const version = headers['stripe-version'];
+    if (version !== undefined && !isKnownStripeVersion(version)) {
+      return fail(
+        new StripeApiError(
+          400,
+          'invalid_request_error',
+          `Invalid Stripe API version: ${version}`,
+          'api_version_invalid',
+        ),
+      );
+    }
+    const account = headers['stripe-account'];
+    if (account !== undefined && !connectedAccounts.has(account)) {
+      return fail(
+        new StripeApiError(
+          403,
+          'invalid_request_error',
+          `The provided key '${key.slice(0, 8)}****' does not have access to account '${account}' (or that account does not exist). Application access may have been revoked.`,
+          'account_invalid',
+        ),
+      );
+    }
+
+    // 4. Idempotency: the same key on a POST replays the first response; other parameters are an error.
     const idempotencyKey = method === 'POST' ? record.idempotencyKey : undefined;
     const fingerprint = `${method} ${url.pathname} ${raw}`;
     if (idempotencyKey) {
@@ -282,7 +383,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       }
     }
 
-    // 4. Route.
+    // 5. Route.
     const params = method === 'POST' ? record.body : record.query;
     let matchedPath = false;
     for (const candidate of routes) {
@@ -290,6 +391,10 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       if (!match) continue;
       matchedPath = true;
       if (candidate.method !== method) continue;
+      const refused =
+        unknownParameter(method, candidate.template, params) ??
+        parameterLimits(method, candidate.template, params);
+      if (refused) return fail(refused);
       const path: Record<string, string> = {};
       candidate.names.forEach((name, index) => {
         path[name] = decodeURIComponent(match[index + 1] ?? '');
@@ -365,6 +470,9 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     failNext(count, kind, faultOptions = {}) {
       faults.push({ ...faultOptions, remaining: count, kind });
     },
+    connectAccount(id) {
+      connectedAccounts.add(id);
+    },
     requestsTo(method, pathPrefix = '') {
       return requests.filter(
         (request) => request.method === method.toUpperCase() && request.path.startsWith(pathPrefix),
@@ -375,6 +483,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       requests.length = 0;
       faults.length = 0;
       idempotency.clear();
+      connectedAccounts.clear();
+      for (const id of options.connectedAccounts ?? []) connectedAccounts.add(id);
     },
     close() {
       return new Promise<void>((resolve, reject) => {

@@ -1,4 +1,7 @@
-import { clients, journey, renewalStorm } from '@billing/stripe-simulator';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_PLANS_FILE, loadPlanList } from '@billing/config';
+import { clients, journey, renewalStorm, scenarioPlans } from '@billing/stripe-simulator';
 import { useTestServices } from '@billing/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_TOKEN } from '../support.js';
@@ -28,7 +31,8 @@ const connect = () =>
 
 describe('simulate scenarios', () => {
   it('journey: checkout → usage → upgrade → payment failed → recovered → cancelled → deleted, as the API reports it', async () => {
-    const result = await journey(connect(), { userId: 'journey_user_1', print });
+    const plans = scenarioPlans(loadPlanList(DEFAULT_PLANS_FILE));
+    const result = await journey(connect(), { userId: 'journey_user_1', print, plans });
 
     expect(
       result.steps.map((step) => [
@@ -60,8 +64,50 @@ describe('simulate scenarios', () => {
   }, 90_000);
 
   it('renewal storm: every customer renews at once and the API shows each new period (declined cards past_due)', async () => {
-    const result = await renewalStorm(connect(), { customers: 6, failRate: 0.34, print });
+    const { prices } = scenarioPlans(loadPlanList(DEFAULT_PLANS_FILE));
+    const result = await renewalStorm(connect(), { customers: 6, failRate: 0.34, print, prices });
     expect(result).toMatchObject({ customers: 6, renewed: 4, pastDue: 2, eventsSent: 30 });
     expect(stack.simulator.webhooks.stats().failed).toBe(0);
   }, 90_000);
+});
+
+// The same journey with another catalogue: it used to stop at the upgrade with
+// `unknown plan "business"`, because the scenario named the default file's plans.
+const THREE_PLANS = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  'fixtures',
+  'plans-starter-pro.json',
+);
+
+describe('simulate scenarios with a free/starter/pro plan file', () => {
+  let other: SimulatedStack;
+  beforeAll(async () => {
+    other = await startSimulatedStack(services, { plansFile: THREE_PLANS });
+  }, 90_000);
+  afterAll(async () => {
+    await other?.close();
+  }, 60_000);
+
+  it('buys the first paid plan and upgrades to the second, then renews to a later period', async () => {
+    const plans = scenarioPlans(loadPlanList(THREE_PLANS));
+    expect([plans.start.id, plans.upgrade.id]).toEqual(['starter', 'pro']);
+    const result = await journey(
+      clients({
+        apiUrl: other.url,
+        simulatorUrl: other.simulator.url,
+        serviceToken: SERVICE_TOKEN,
+      }),
+      { userId: 'journey_three_plans', print, plans },
+    );
+    expect(result.steps.map((step) => step.subscription?.planId ?? null)).toEqual([
+      null,
+      'starter',
+      'pro',
+      'pro',
+      'pro',
+      'pro',
+      'pro',
+    ]);
+    expect(result.usage).toMatchObject({ planType: 'free', limit: 100 });
+  }, 120_000);
 });

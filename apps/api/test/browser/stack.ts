@@ -97,7 +97,12 @@ export async function startBrowserStack(services: TestServices): Promise<Browser
 }
 
 /** The system in simulator mode: simulator, ingress, webhook worker, API with the billing page. */
-export async function startSimulatedStack(services: TestServices): Promise<SimulatedStack> {
+export async function startSimulatedStack(
+  services: TestServices,
+  options: { plansFile?: string } = {},
+): Promise<SimulatedStack> {
+  const plansFile = options.plansFile ?? DEFAULT_PLANS_FILE;
+  const planList = loadPlanList(plansFile);
   const logger = rootLogger();
   const base = processEnv();
   const [ingressPort, workerPort] = await Promise.all([freePort(), freePort()]);
@@ -111,7 +116,7 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
     const simulator = await startSimulator({
       webhookUrl: `http://127.0.0.1:${ingressPort}/webhooks/stripe`,
       webhookSecret: DEV_WEBHOOK_SECRET,
-      catalogue: loadPlanList(DEFAULT_PLANS_FILE),
+      catalogue: planList,
       logger,
       webhooks: { backoffMs: () => 250, maxAttempts: 200 },
     });
@@ -132,6 +137,7 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
       STRIPE_SECRET_KEY: 'sk_test_simulator',
       STRIPE_API_BASE: simulator.url,
       STRIPE_WEBHOOK_SECRETS: DEV_WEBHOOK_SECRET,
+      PLANS_FILE: plansFile,
     };
     const [ingress, worker] = await Promise.all([
       startApp({
@@ -154,6 +160,7 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
     // 3. The API (factory) with the billing page in simulator mode in front of it.
     const api = await startTestApi(services, {
       stripe: createStripeClient({ secretKey: 'sk_test_simulator', apiBase: simulator.url }),
+      planList,
     });
     stops.push(() => api.close());
     const outer = express();

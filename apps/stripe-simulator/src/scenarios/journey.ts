@@ -10,6 +10,7 @@ import {
   userQuery,
   waitUntil,
 } from './client.js';
+import type { ScenarioPlans } from './plans.js';
 import {
   consolePrinter,
   describeEvents,
@@ -28,6 +29,8 @@ import {
  * ingress, the queue and the worker.
  */
 export interface JourneyOptions {
+  /** The plans to buy and upgrade to, from the plan list in use (scenarioPlans). */
+  plans: ScenarioPlans;
   userId?: string;
   /** Where the checkout session sends the customer back to. */
   returnUrl?: string;
@@ -63,13 +66,14 @@ interface SimulatorChange {
 
 export async function journey(
   { api, simulator }: Clients,
-  options: JourneyOptions = {},
+  options: JourneyOptions,
 ): Promise<JourneyResult> {
   const print = options.print ?? consolePrinter;
   const userId = options.userId ?? `journey_${randomBytes(4).toString('hex')}`;
   const returnUrl =
     options.returnUrl ?? `${api.baseUrl}/billing?user=${encodeURIComponent(userId)}`;
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const { start, upgrade: target } = options.plans;
   const steps: JourneyStep[] = [];
   let number = 0;
 
@@ -107,10 +111,10 @@ export async function journey(
   });
 
   // 2. Checkout: the app creates a session; the customer pays on the hosted page.
-  heading('checkout: Pro, monthly');
+  heading(`checkout: ${start.name}, monthly`);
   const session = await api.post<CheckoutSession>('/api/billing/create-checkout-session', {
     userId,
-    planId: 'pro',
+    planId: start.id,
     interval: 'month',
     successUrl: `${returnUrl}&checkout=success`,
     cancelUrl: `${returnUrl}&checkout=cancel`,
@@ -127,8 +131,8 @@ export async function journey(
   const active = await settle(
     'checkout',
     paid.events,
-    (s) => s?.status === 'active' && s.planId === 'pro',
-    'the subscription to become active on pro',
+    (s) => s?.status === 'active' && s.planId === start.id,
+    `the subscription to become active on ${start.id}`,
   );
 
   // 3. The first invoice is paid.
@@ -158,26 +162,28 @@ export async function journey(
   print(`   API: ${describeUsage(usage)}`);
 
   // 5. Upgrade with proration.
-  heading('upgrade: Pro → Business (monthly), prorated');
+  heading(`upgrade: ${start.name} → ${target.name} (monthly), prorated`);
   const preview = await api.get<{
     amountDue: number;
     currency: string;
     nextInvoiceAmountDue: number;
-  }>(`/api/billing/proration-preview?${userQuery(userId)}&planId=business&interval=month`);
+  }>(
+    `/api/billing/proration-preview?${userQuery(userId)}&planId=${encodeURIComponent(target.id)}&interval=month`,
+  );
   sent(
     `GET /api/billing/proration-preview → proration ${money(preview.amountDue, preview.currency)}, next invoice ${money(preview.nextInvoiceAmountDue, preview.currency)}`,
   );
   const upgrade = await api.post<{ status: string }>('/api/billing/upgrade', {
     userId,
-    planId: 'business',
+    planId: target.id,
     interval: 'month',
   });
   sent(`POST /api/billing/upgrade → ${upgrade.status}`);
   const upgraded = await settle(
     'upgrade',
     [],
-    (s) => s?.planId === 'business',
-    'the plan to change to business',
+    (s) => s?.planId === target.id,
+    `the plan to change to ${target.id}`,
   );
 
   // 6. The renewal payment fails.
@@ -197,8 +203,13 @@ export async function journey(
   await settle(
     'payment failed',
     failed.events,
-    (s) => s?.status === 'past_due',
-    'the subscription to become past_due',
+    // A renewal starts the next period even when its charge declines, as at Stripe.
+    (s) =>
+      s?.status === 'past_due' &&
+      s.currentPeriodStart !== null &&
+      upgraded.currentPeriodEnd !== null &&
+      s.currentPeriodStart >= upgraded.currentPeriodEnd,
+    'the subscription to become past_due in the next period',
   );
 
   // 7. Recovered: the customer fixes the card; the retry succeeds.

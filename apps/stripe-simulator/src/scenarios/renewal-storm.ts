@@ -19,6 +19,8 @@ import { consolePrinter, type Printer } from './report.js';
  */
 export interface RenewalStormOptions {
   customers: number;
+  /** Price references (lookup keys or ids) to subscribe to, from the plan list in use. */
+  prices: string[];
   /** Share of renewals whose payment fails (0..1). */
   failRate?: number;
   timeoutMs?: number;
@@ -45,7 +47,8 @@ export async function renewalStorm(
   const concurrency = options.concurrency ?? 16;
   const timeoutMs = options.timeoutMs ?? 120_000;
   const run = randomBytes(3).toString('hex');
-  const prices = ['pro_monthly', 'business_monthly', 'pro_yearly'];
+  const { prices } = options;
+  if (prices.length === 0) throw new ScenarioError('the plan list has no paid prices to renew');
   const users = Array.from(
     { length: options.customers },
     (_, index) => `storm_${run}_${String(index + 1).padStart(4, '0')}`,

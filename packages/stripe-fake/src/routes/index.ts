@@ -5,6 +5,7 @@ import { eventRoutes } from './events.js';
 import { invoiceRoutes } from './invoices.js';
 import { meterEventRoutes } from './meter-events.js';
 import { productRoutes } from './products.js';
+import { rereadRoutes } from './rereads.js';
 import type { Route } from './routing.js';
 import { subscriptionRoutes } from './subscriptions.js';
 
@@ -24,4 +25,5 @@ export const routes: Route[] = [
   ...billingPortalRoutes,
   ...eventRoutes,
   ...meterEventRoutes,
+  ...rereadRoutes,
 ];

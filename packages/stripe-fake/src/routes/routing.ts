@@ -20,6 +20,8 @@ export type Handler = (context: RouteContext) => unknown;
 
 export interface Route {
   method: string;
+  /** `/v1/customers/:id`: with the method, the key of its allowed parameters. */
+  template: string;
   pattern: RegExp;
   names: string[];
   handler: Handler;
@@ -31,7 +33,7 @@ export const route = (method: string, template: string, handler: Handler): Route
     names.push(name);
     return '([^/]+)';
   });
-  return { method, pattern: new RegExp(`^${source}$`), names, handler };
+  return { method, template, pattern: new RegExp(`^${source}$`), names, handler };
 };
 
 interface Ordered {

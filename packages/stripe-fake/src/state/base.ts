@@ -68,6 +68,12 @@ export abstract class StateBase {
   readonly subscriptions = new Map<string, FixtureSubscription>();
   readonly invoices = new Map<string, Stripe.Invoice>();
   readonly checkoutSessions = new Map<string, Stripe.Checkout.Session>();
+  /** One per paid invoice (what `GET /v1/invoice_payments/:id` re-reads). */
+  readonly invoicePayments = new Map<string, Stripe.InvoicePayment>();
+  readonly subscriptionSchedules = new Map<string, Stripe.SubscriptionSchedule>();
+  /** Active entitlements by id; each names its customer in `customerOf`. */
+  readonly activeEntitlements = new Map<string, Stripe.Entitlements.ActiveEntitlement>();
+  protected readonly entitlementCustomers = new Map<string, string>();
   /** Every state change, in order, as the snapshot event Stripe would send. */
   readonly events = new Map<string, SnapshotEvent>();
   /** Event ids whose webhook delivery failed (what `GET /v1/events?delivery_success=false` lists). */
@@ -119,6 +125,7 @@ export abstract class StateBase {
     this.sequence.clear();
     this.decliningCustomers.clear();
     this.pendingInvoiceLines.clear();
+    this.entitlementCustomers.clear();
     this.meterEventDuplicates = 0;
   }
 
@@ -145,6 +152,12 @@ export abstract class StateBase {
       sequence: [...this.sequence.entries()],
       decliningCustomers: [...this.decliningCustomers],
       pendingInvoiceLines: [...this.pendingInvoiceLines.entries()],
+      invoicePayments: [...this.invoicePayments.values()],
+      subscriptionSchedules: [...this.subscriptionSchedules.values()],
+      activeEntitlements: [...this.activeEntitlements.values()].map((entitlement) => ({
+        customer: this.entitlementCustomers.get(entitlement.id) ?? '',
+        entitlement,
+      })),
     });
   }
 
@@ -172,6 +185,13 @@ export abstract class StateBase {
     for (const [id, input] of copy.checkoutInputs) this.checkoutInputs.set(id, input);
     for (const id of copy.decliningCustomers) this.decliningCustomers.add(id);
     for (const [id, lines] of copy.pendingInvoiceLines) this.pendingInvoiceLines.set(id, lines);
+    // State files written before these resources existed simply have none.
+    load(this.invoicePayments, copy.invoicePayments ?? []);
+    load(this.subscriptionSchedules, copy.subscriptionSchedules ?? []);
+    for (const { customer, entitlement } of copy.activeEntitlements ?? []) {
+      this.store(this.activeEntitlements, entitlement);
+      this.entitlementCustomers.set(entitlement.id, customer);
+    }
   }
 
   private maps(): Array<Map<string, Ordered>> {
@@ -182,6 +202,9 @@ export abstract class StateBase {
       this.subscriptions,
       this.invoices,
       this.checkoutSessions,
+      this.invoicePayments,
+      this.subscriptionSchedules,
+      this.activeEntitlements,
       this.events,
     ] as unknown as Array<Map<string, Ordered>>;
   }

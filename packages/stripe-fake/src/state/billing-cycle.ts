@@ -3,7 +3,7 @@ import { invalidRequest } from '../errors.js';
 import { type FixtureSubscription, invoiceLineObject, invoiceObject } from '../factories.js';
 import { DAY_SECONDS, stripeId } from '../ids.js';
 import { previousAttributes } from './base.js';
-import { intervalSeconds, subscriptionPeriod } from './prorations.js';
+import { intervalSeconds, nextPeriodEnd, subscriptionPeriod } from './prorations.js';
 import { SubscriptionsState } from './subscriptions.js';
 import type { ChangeContext, Json, ProrationBehavior, SubscriptionItemChange } from './types.js';
 
@@ -154,14 +154,18 @@ export abstract class BillingCycleState extends SubscriptionsState {
       return { subscription, invoice: null };
     }
     const before = structuredClone(subscription) as unknown as Json;
-    // The new period starts now, but always after the old one began: a renewal in the same
-    // second as the subscription's start must still be a new period (time has 1 s steps).
-    const start = Math.max(now, period.start + 1);
+    // As at Stripe, the next period starts where the old one ended (the simulator ends a
+    // period early by jumping to its end, as a test clock advanced there would), and ends one
+    // interval later by calendar arithmetic on the billing cycle anchor's day.
+    const start = Math.max(period.end, period.start + 1);
+    // A trial's end becomes the anchor of the paid cycle, as at Stripe.
+    if (subscription.status === 'trialing') subscription.billing_cycle_anchor = start;
+    const anchor = subscription.billing_cycle_anchor ?? period.start;
     const invoiceId = stripeId('in');
     const items = subscription.items.data;
     const itemEnds: number[] = [];
     for (const item of items) {
-      const end = start + intervalSeconds(item.price);
+      const end = nextPeriodEnd(start, item.price, anchor);
       itemEnds.push(end);
       const shaped = item as unknown as Json;
       if (
@@ -177,8 +181,10 @@ export abstract class BillingCycleState extends SubscriptionsState {
       subscription.current_period_start = start;
       subscription.current_period_end = newEnd;
     }
-    subscription.billing_cycle_anchor = start;
-    if (subscription.status === 'trialing' && (subscription.trial_end ?? 0) <= now) {
+    if (
+      subscription.status === 'trialing' &&
+      (subscription.trial_end ?? 0) <= Math.max(now, start)
+    ) {
       subscription.status = 'active';
     }
     subscription.latest_invoice = invoiceId;
@@ -198,8 +204,8 @@ export abstract class BillingCycleState extends SubscriptionsState {
           quantity: item.quantity ?? 1,
           subscription: id,
           subscriptionItem: item.id,
-          periodStart: now,
-          periodEnd: now + intervalSeconds(item.price),
+          periodStart: start,
+          periodEnd: nextPeriodEnd(start, item.price, anchor),
           description: `${item.quantity ?? 1} × ${this.productName(item.price)}`,
         }),
       ),

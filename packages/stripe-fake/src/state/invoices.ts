@@ -1,6 +1,6 @@
 import type { Stripe } from '@billing/stripe';
 import { invalidRequest, resourceMissing, StripeApiError } from '../errors.js';
-import { invoiceObject } from '../factories.js';
+import { invoiceObject, invoicePaymentObject } from '../factories.js';
 import { DAY_SECONDS, stripeId } from '../ids.js';
 import { previousAttributes } from './base.js';
 import { ProductsState } from './products.js';
@@ -78,6 +78,7 @@ export abstract class InvoicesState extends ProductsState {
       return invoice;
     }
     Object.assign(invoice, paid);
+    this.recordPayment(invoice);
     this.emit(
       'invoice.paid',
       invoice,
@@ -86,6 +87,26 @@ export abstract class InvoicesState extends ProductsState {
     );
     this.emit('invoice.payment_succeeded', invoice, undefined, context);
     return invoice;
+  }
+
+  /** The invoice payment Stripe keeps for a paid invoice (re-read by id). */
+  protected recordPayment(invoice: Stripe.Invoice): void {
+    if (invoice.amount_paid <= 0) return;
+    this.store(
+      this.invoicePayments,
+      invoicePaymentObject({
+        invoice: invoice.id,
+        amount: invoice.amount_paid,
+        currency: invoice.currency,
+        created: this.now(),
+      }) as Stripe.InvoicePayment & Ordered,
+    );
+  }
+
+  getInvoicePayment(id: string): Stripe.InvoicePayment {
+    const payment = this.invoicePayments.get(id);
+    if (!payment) throw resourceMissing('invoice_payment', id);
+    return payment;
   }
 
   /** A declined charge on an open invoice: `invoice.payment_failed`, next attempt in 3 days. */
@@ -148,6 +169,7 @@ export abstract class InvoicesState extends ProductsState {
     invoice.amount_remaining = 0;
     invoice.next_payment_attempt = null;
     invoice.status_transitions = { ...invoice.status_transitions, paid_at: now };
+    this.recordPayment(invoice);
     const previous = previousAttributes(before, invoice as unknown as Json);
     this.emit(
       'invoice.paid',

@@ -25,6 +25,38 @@ export const intervalSeconds = (price: Stripe.Price): number => {
   }
 };
 
+/**
+ * The end of a billing period that starts at `start`, as Stripe computes it: days and weeks
+ * are fixed lengths; months and years are calendar arithmetic (UTC) on the anchor's day of
+ * the month, clamped to the month's last day (an anchor on the 31st bills on Feb 28/29,
+ * then on Mar 31 again), at the anchor's time of day.
+ */
+export function nextPeriodEnd(start: number, price: Stripe.Price, anchor = start): number {
+  const count = price.recurring?.interval_count ?? 1;
+  const interval = price.recurring?.interval ?? 'month';
+  if (interval === 'day' || interval === 'week') return start + intervalSeconds(price);
+  const months = interval === 'year' ? 12 * count : count;
+  const anchorDate = new Date(anchor * 1000);
+  const anchorMonth = anchorDate.getUTCFullYear() * 12 + anchorDate.getUTCMonth();
+  // The first anchor date (every `months` months from the anchor) after `start`.
+  for (let step = months; ; step += months) {
+    const monthIndex = anchorMonth + step;
+    const year = Math.floor(monthIndex / 12);
+    const month = monthIndex % 12;
+    const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+    const end =
+      Date.UTC(
+        year,
+        month,
+        Math.min(anchorDate.getUTCDate(), lastDay),
+        anchorDate.getUTCHours(),
+        anchorDate.getUTCMinutes(),
+        anchorDate.getUTCSeconds(),
+      ) / 1000;
+    if (end > start) return end;
+  }
+}
+
 /** The subscription's current period, from its items (basil) or itself (legacy). */
 export function subscriptionPeriod(subscription: FixtureSubscription): {
   start: number;

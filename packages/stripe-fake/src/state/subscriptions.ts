@@ -2,7 +2,7 @@ import { invalidRequest, resourceMissing } from '../errors.js';
 import { type FixtureSubscription, invoiceLineObject, subscriptionObject } from '../factories.js';
 import { DAY_SECONDS } from '../ids.js';
 import { applyMetadata, previousAttributes } from './base.js';
-import { intervalSeconds, ProrationsState, subscriptionPeriod } from './prorations.js';
+import { nextPeriodEnd, ProrationsState, subscriptionPeriod } from './prorations.js';
 import type {
   ChangeContext,
   Json,
@@ -57,7 +57,8 @@ export abstract class SubscriptionsState extends ProrationsState {
     const now = this.now();
     const trialEnd = input.trialPeriodDays ? now + input.trialPeriodDays * DAY_SECONDS : null;
     const first = prices[0]!;
-    const end = trialEnd ?? now + intervalSeconds(first);
+    // Calendar months on the start's day, as Stripe bills.
+    const end = trialEnd ?? nextPeriodEnd(now, first);
     const liveStatus = trialEnd ? 'trialing' : 'active';
     const subscription = subscriptionObject({
       customer: input.customer,

@@ -80,6 +80,12 @@ export interface FakeStripeSnapshot {
   sequence: Array<[string, number]>;
   decliningCustomers: string[];
   pendingInvoiceLines: Array<[string, Json[]]>;
+  invoicePayments?: Stripe.InvoicePayment[];
+  subscriptionSchedules?: Stripe.SubscriptionSchedule[];
+  activeEntitlements?: Array<{
+    customer: string;
+    entitlement: Stripe.Entitlements.ActiveEntitlement;
+  }>;
 }
 
 export interface CheckoutSessionInput {
