@@ -339,15 +339,18 @@ function choosePlan(plan) {
       return;
     }
     let proration = '';
+    let prorationDate;
     try {
       const preview = await call('GET', 'proration-preview', {
         query: { planId: plan.id, interval },
       });
       proration = ` (${money(preview.amountDue, preview.currency)} prorated)`;
+      // Charged exactly what was shown: the upgrade prorates from the preview's date.
+      prorationDate = preview.prorationDate ?? undefined;
     } catch {
       // The preview is informative only.
     }
-    await call('POST', 'upgrade', { body: { planId: plan.id, interval } });
+    await call('POST', 'upgrade', { body: { planId: plan.id, interval, prorationDate } });
     await watch(
       (overview) =>
         overview.subscription?.planId === plan.id && overview.subscription?.interval === interval,
