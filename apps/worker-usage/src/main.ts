@@ -1,7 +1,7 @@
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
 import { rootLogger } from '@billing/logger';
-import { backoffFromEnv, opsEnv, startStripeSyncWorker } from '@billing/ops';
+import { backoffFromEnv, opsEnv, startEventSweepWorker, startStripeSyncWorker } from '@billing/ops';
 import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
 import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
 import {
@@ -78,12 +78,31 @@ const stripeSync = env.STRIPE_SECRET_KEY
       logger,
     })
   : undefined;
+// Event reconciliation: on by default whenever a Stripe key is configured, so an event
+// acknowledged and then lost with Redis is recovered within one interval.
+const eventSweep = env.STRIPE_SECRET_KEY
+  ? await startEventSweepWorker({
+      connection,
+      prefix: env.REDIS_PREFIX,
+      db: db.db,
+      stripe: createStripeClient({
+        secretKey: env.STRIPE_SECRET_KEY,
+        apiBase: env.STRIPE_API_BASE,
+      }),
+      intervalSeconds: ops.STRIPE_EVENT_SWEEP_INTERVAL_SECONDS,
+      overlapSeconds: ops.STRIPE_EVENT_SWEEP_OVERLAP_SECONDS,
+      minAgeSeconds: ops.STRIPE_EVENT_SWEEP_MIN_AGE_SECONDS,
+      registry,
+      backoff: backoffFromEnv(ops),
+      logger,
+    })
+  : undefined;
 if (!env.STRIPE_SECRET_KEY && ops.STRIPE_SYNC_CRON) {
   logger.warn('STRIPE_SYNC_CRON is set but STRIPE_SECRET_KEY is not: the Stripe sync stays off');
 }
 
 // Queue depth of the queues this process serves, and its Postgres pool use.
-const depthQueues = [QUEUES.usageRollup, QUEUES.stripeSync].map((name) =>
+const depthQueues = [QUEUES.usageRollup, QUEUES.stripeSync, QUEUES.stripeEventSweep].map((name) =>
   createQueue(name, { connection, prefix: env.REDIS_PREFIX }),
 );
 queueMetrics(registry, depthQueues);
@@ -133,6 +152,7 @@ lifecycle = createLifecycle(
   [
     { name: 'worker', run: () => usage.close(), force: disconnectRedis },
     { name: 'stripe sync', run: async () => stripeSync?.close() },
+    { name: 'event sweep', run: async () => eventSweep?.close() },
     { name: 'queues', run: () => Promise.all(depthQueues.map((queue) => queue.close())) },
     { name: 'drift', run: () => drift.stop() },
     {

@@ -1,9 +1,18 @@
 import { type Database, stripeEventSweeps, webhookEvents } from '@billing/db';
 import { type Logger, moduleLogger } from '@billing/logger';
+import {
+  bullOptions,
+  createQueue,
+  jobCatalog,
+  parsePayload,
+  QUEUES,
+  type RedisClient,
+} from '@billing/queue';
 import type { Stripe } from '@billing/stripe';
 import { describeError } from '@billing/sync';
-import type { Queue } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import { inArray, sql } from 'drizzle-orm';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { pageThrough } from './backfill/paginate.js';
 import { enqueueStripeEvent } from './gaps.js';
 import type { BackoffOptions } from './rate-limit.js';
@@ -145,4 +154,110 @@ export async function sweepStripeEvents(
   if (report.recovered.length > 0) log.warn(fields, 'event sweep recovered events never applied');
   else log.info(fields, 'event sweep complete');
   return report;
+}
+
+export const EVENT_SWEEP_SCHEDULER_ID = 'stripe-event-sweep';
+
+export interface EventSweepWorkerOptions {
+  /** A `worker`-role Redis connection (maxRetriesPerRequest null). */
+  connection: RedisClient;
+  /** REDIS_PREFIX. */
+  prefix: string;
+  db: Database;
+  stripe: Stripe;
+  /** STRIPE_EVENT_SWEEP_INTERVAL_SECONDS; 0 = off. */
+  intervalSeconds: number;
+  overlapSeconds: number;
+  minAgeSeconds: number;
+  registry?: Registry;
+  logger?: Logger;
+  backoff?: BackoffOptions;
+  /** The clock the window is computed from (tests move it with the fake Stripe's). */
+  now?: () => number;
+}
+
+/**
+ * Starts the scheduled event reconciliation: a BullMQ job scheduler repeating every
+ * `intervalSeconds` on its own queue and a worker with concurrency 1 (one sweep at a time).
+ * With an interval of 0 it removes any schedule a previous deployment left. Metrics:
+ * `stripe_event_sweep_recovered_total`, `stripe_event_sweep_lag_seconds`,
+ * `stripe_event_sweep_runs_total{status}`.
+ */
+export async function startEventSweepWorker(
+  options: EventSweepWorkerOptions,
+): Promise<{ worker: Worker; queue: Queue; close(): Promise<void> } | undefined> {
+  const log = options.logger ?? moduleLogger('ops.event-sweep');
+  const factory = { connection: options.connection, prefix: options.prefix };
+  const queue = createQueue(QUEUES.stripeEventSweep, factory);
+  if (options.intervalSeconds === 0) {
+    await queue.removeJobScheduler(EVENT_SWEEP_SCHEDULER_ID);
+    await queue.close();
+    log.info('event sweep off (STRIPE_EVENT_SWEEP_INTERVAL_SECONDS=0)');
+    return undefined;
+  }
+  const metrics = options.registry ? sweepMetrics(options.registry) : undefined;
+  const eventsQueue = createQueue(QUEUES.stripeEvents, factory);
+  await queue.upsertJobScheduler(
+    EVENT_SWEEP_SCHEDULER_ID,
+    { every: options.intervalSeconds * 1000 },
+    {
+      name: 'stripe.event-sweep',
+      data: parsePayload('stripe.event-sweep', { trigger: 'schedule' }),
+      opts: jobCatalog['stripe.event-sweep'].opts,
+    },
+  );
+  const worker = new Worker(
+    QUEUES.stripeEventSweep,
+    async (job) => {
+      if (job.name !== 'stripe.event-sweep')
+        throw new Error(`unknown job ${job.name} on ${QUEUES.stripeEventSweep}`);
+      const report = await sweepStripeEvents(
+        { db: options.db, stripe: options.stripe, queue: eventsQueue, logger: log },
+        {
+          overlapSeconds: options.overlapSeconds,
+          minAgeSeconds: options.minAgeSeconds,
+          firstWindowSeconds: Math.max(options.overlapSeconds, 3600),
+          backoff: options.backoff,
+          now: options.now,
+        },
+      );
+      metrics?.runs.inc({ status: report.status });
+      metrics?.recovered.inc(report.recovered.length);
+      if (report.status !== 'complete') throw new Error(`event sweep incomplete: ${report.error}`);
+      metrics?.lag.set(report.lagSeconds);
+      return { scanned: report.scanned, recovered: report.recovered.length, pages: report.pages };
+    },
+    { ...bullOptions(factory), concurrency: 1 },
+  );
+  worker.on('error', (error) => log.error({ err: error }, 'event sweep worker error'));
+  log.info({ intervalSeconds: options.intervalSeconds }, 'event sweep scheduled');
+  return {
+    worker,
+    queue,
+    close: async () => {
+      await worker.close();
+      await Promise.all([queue.close(), eventsQueue.close()]);
+    },
+  };
+}
+
+function sweepMetrics(registry: Registry) {
+  return {
+    recovered: new Counter({
+      name: 'stripe_event_sweep_recovered_total',
+      help: 'Events Stripe had that webhook_events lacked, enqueued by the reconciliation sweep',
+      registers: [registry],
+    }),
+    lag: new Gauge({
+      name: 'stripe_event_sweep_lag_seconds',
+      help: 'Seconds between now and the point up to which every Stripe event is known present',
+      registers: [registry],
+    }),
+    runs: new Counter({
+      name: 'stripe_event_sweep_runs_total',
+      help: 'Event reconciliation sweeps by outcome',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+  };
 }

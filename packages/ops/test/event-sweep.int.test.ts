@@ -2,8 +2,13 @@ import { createDb, stripeEventSweeps, webhookEvents } from '@billing/db';
 import { closeRedis, createQueue, createRedis, QUEUES, waitReady } from '@billing/queue';
 import { useTestServices } from '@billing/testing';
 import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/testing/stripe';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sweepStripeEvents } from '../src/event-sweep.js';
+import {
+  EVENT_SWEEP_SCHEDULER_ID,
+  startEventSweepWorker,
+  sweepStripeEvents,
+} from '../src/event-sweep.js';
 
 /**
  * The event reconciliation sweep against the fake Stripe's GET /v1/events (created[gte] /
@@ -13,6 +18,7 @@ import { sweepStripeEvents } from '../src/event-sweep.js';
 const services = await useTestServices('ops-event-sweep');
 const handle = createDb({ url: services.databaseUrl, max: 4 });
 const producer = createRedis(services.redisUrl, { role: 'producer' });
+const workerConnection = createRedis(services.redisUrl, { role: 'worker' });
 let clock = Math.floor(Date.now() / 1000);
 let fake: FakeStripe;
 const queue = createQueue(QUEUES.stripeEvents, {
@@ -28,6 +34,7 @@ afterAll(async () => {
   await queue.close();
   await fake?.close();
   await closeRedis(producer);
+  await closeRedis(workerConnection);
   await handle.close();
 });
 
@@ -94,4 +101,57 @@ describe('event reconciliation sweep', () => {
     const third = await sweep();
     expect(third.recovered).toEqual([fresh]);
   });
+
+  it('runs on its schedule, recovers what is missing, exports its metrics, and is removed at interval 0', async () => {
+    clock += 600;
+    fake.state.createCustomer({ userId: 'sweep_scheduled' });
+    const missing = eventIds().at(-1)!;
+    clock += 120;
+    const registry = new Registry();
+    const running = await startEventSweepWorker({
+      connection: workerConnection,
+      prefix: services.redisPrefix,
+      db: handle.db,
+      stripe: fake.stripe,
+      intervalSeconds: 1,
+      overlapSeconds: 3600,
+      minAgeSeconds: 60,
+      registry,
+      now: () => clock * 1000,
+    });
+    try {
+      const sweepQueue = createQueue(QUEUES.stripeEventSweep, {
+        connection: producer,
+        prefix: services.redisPrefix,
+      });
+      expect(await sweepQueue.getJobScheduler(EVENT_SWEEP_SCHEDULER_ID)).toMatchObject({
+        every: 1000,
+      });
+      await sweepQueue.close();
+      const deadline = Date.now() + 60_000;
+      while (!(await queue.getJob(missing)) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect((await queue.getJob(missing))?.data.eventId).toBe(missing);
+      expect(await registry.metrics()).toMatch(/stripe_event_sweep_recovered_total [1-9]/);
+    } finally {
+      await running?.close();
+    }
+    const off = await startEventSweepWorker({
+      connection: workerConnection,
+      prefix: services.redisPrefix,
+      db: handle.db,
+      stripe: fake.stripe,
+      intervalSeconds: 0,
+      overlapSeconds: 600,
+      minAgeSeconds: 60,
+    });
+    expect(off).toBeUndefined();
+    const check = createQueue(QUEUES.stripeEventSweep, {
+      connection: producer,
+      prefix: services.redisPrefix,
+    });
+    expect(await check.getJobScheduler(EVENT_SWEEP_SCHEDULER_ID)).toBeUndefined();
+    await check.close();
+  }, 90_000);
 });
