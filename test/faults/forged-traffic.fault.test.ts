@@ -212,6 +212,7 @@ describe('forged and malformed requests mixed into valid traffic', () => {
     const report = await exactlyOnceReport(db.sql, acknowledged);
     expect(report.acknowledged).toBe(VALID);
     expect(report.lost).toEqual([]);
+    expect(report.wronglyIgnored).toEqual([]);
     expect(report.duplicated).toEqual([]);
     expect(report.appliedUnacknowledged).toBe(0);
     // Nothing forged reached the queue or the database, and no tampered content won.

@@ -100,6 +100,7 @@ describe('Postgres unavailable for 20 s during processing', () => {
 
     const report = await exactlyOnceReport(sql, sent.acknowledged.keys());
     expect(report.lost).toEqual([]);
+    expect(report.wronglyIgnored).toEqual([]);
     expect(report.duplicated).toEqual([]);
     expect(failedDuringOutage).toBe(0);
     expect(await redis.zcard(`${prefix}:stripe-events:failed`)).toBe(0);

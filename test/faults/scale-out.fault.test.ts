@@ -123,6 +123,7 @@ describe('scale-out on a three-master Redis Cluster', () => {
       expect(run.unacknowledged).toEqual([]);
       expect(run.report.acknowledged).toBe(EVENTS);
       expect(run.report.lost).toEqual([]);
+      expect(run.report.wronglyIgnored).toEqual([]);
       expect(run.report.duplicated).toEqual([]);
       expect(run.report.applied).toBe(EVENTS);
       expect(run.completed).toBe(EVENTS);

@@ -5,9 +5,11 @@
  * the one promise: every acknowledged event is applied exactly once, none is lost.
  *
  * "Applied" is observed, not inferred: a trigger installed in the drill's database records
- * every transition of a `webhook_events` row into processed/ignored, inside the worker's own
- * transaction, so a rolled-back attempt leaves no trace and a second application would
- * leave a second row.
+ * every committed claim of an event (whatever its status was before), inside the worker's
+ * own transaction, so a rolled-back attempt leaves no trace and a second application leaves
+ * a second row. An application that ended `ignored` is counted apart: an event the drill
+ * must see applied is lost if it was only ignored. `broken-claim.ts` breaks the claim on
+ * purpose and `detectors.fault.test.ts` shows every detector here trips on it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -56,22 +58,44 @@ export function drillDir(label: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `fault-${label}-`));
 }
 
+/**
+ * The applications observer. One row per (event, committing transaction) that leaves the
+ * event's `webhook_events` row processed or ignored after claiming it: an insert, a change
+ * from a status that was not done, or a re-claim of a done row (attempts or processed_at
+ * moved), the shape a claim without its guard takes. A later write in the same transaction
+ * (the handler turning `processed` into `ignored`) updates that transaction's row instead
+ * of adding one, so the row says how the application ended. Rolled-back attempts leave
+ * nothing. It sits in the database, not the worker, so it observes any worker that claims
+ * through `webhook_events`, one event or a batch per transaction.
+ */
 const OBSERVER_SQL = `
 create table if not exists drill_applied (
   event_id text not null,
   status text not null,
-  at timestamptz not null default clock_timestamp()
+  txid bigint not null default txid_current(),
+  at timestamptz not null default clock_timestamp(),
+  primary key (event_id, txid)
 );
 create or replace function drill_record_applied() returns trigger language plpgsql as $$
 begin
-  if new.status in ('processed', 'ignored')
-     and (tg_op = 'INSERT' or old.status not in ('processed', 'ignored')) then
+  if new.status not in ('processed', 'ignored') then
+    return new;
+  end if;
+  update drill_applied set status = new.status::text
+    where event_id = new.event_id and txid = txid_current();
+  if found then
+    return new;
+  end if;
+  if tg_op = 'INSERT'
+     or old.status not in ('processed', 'ignored')
+     or new.attempts is distinct from old.attempts
+     or new.processed_at is distinct from old.processed_at then
     insert into drill_applied (event_id, status) values (new.event_id, new.status::text);
   end if;
   return new;
 end $$;
 drop trigger if exists drill_applied on webhook_events;
-create trigger drill_applied after insert or update of status on webhook_events
+create trigger drill_applied after insert or update on webhook_events
   for each row execute function drill_record_applied();
 `;
 
@@ -102,14 +126,21 @@ export async function drillDatabase(label: string): Promise<DrillDatabase> {
   return { url, sql };
 }
 
-/** How many times each event was applied (transitions into processed/ignored). */
+/** How many times each event was applied (committed claims, whatever they ended as). */
 export async function appliedCounts(sql: postgres.Sql): Promise<Map<string, number>> {
   const rows = await sql<{ event_id: string; n: number }[]>`
     select event_id, count(*)::int as n from drill_applied group by event_id`;
   return new Map(rows.map((r) => [r.event_id, Number(r.n)]));
 }
 
-/** Waits until every id in `ids` has been applied at least once. */
+/** Events with at least one application that ended `ignored`. */
+async function ignoredEvents(sql: postgres.Sql): Promise<Set<string>> {
+  const rows = await sql<{ event_id: string }[]>`
+    select distinct event_id from drill_applied where status = 'ignored'`;
+  return new Set(rows.map((r) => r.event_id));
+}
+
+/** Waits until every id in `ids` has been applied (or ignored) at least once. */
 export async function waitApplied(
   sql: postgres.Sql,
   ids: Iterable<string>,
@@ -130,25 +161,43 @@ export async function waitApplied(
 
 export interface ExactlyOnceReport {
   acknowledged: number;
+  /** Events applied at least once (ignored ones included). */
   applied: number;
+  /** Events whose application ended `ignored` (counted apart from applied). */
+  ignored: number;
   /** Acknowledged but never applied: the promise broken. */
   lost: string[];
+  /** Acknowledged events that had to be applied but were only ignored: lost too. */
+  wronglyIgnored: string[];
   /** Applied more than once. */
   duplicated: string[];
   /** Applied although never acknowledged (allowed: a 503'd delivery whose job did land). */
   appliedUnacknowledged: number;
 }
 
+export interface ReportOptions {
+  /**
+   * Acknowledged events the worker may rightly ignore (unknown types, objects without an id).
+   * Every other acknowledged event must be applied, not ignored.
+   */
+  mayBeIgnored?: Iterable<string>;
+}
+
 export async function exactlyOnceReport(
   sql: postgres.Sql,
   acknowledged: Iterable<string>,
+  options: ReportOptions = {},
 ): Promise<ExactlyOnceReport> {
   const counts = await appliedCounts(sql);
+  const ignored = await ignoredEvents(sql);
   const acked = new Set(acknowledged);
+  const mayBeIgnored = new Set(options.mayBeIgnored ?? []);
   return {
     acknowledged: acked.size,
     applied: counts.size,
+    ignored: ignored.size,
     lost: [...acked].filter((id) => !counts.has(id)),
+    wronglyIgnored: [...acked].filter((id) => ignored.has(id) && !mayBeIgnored.has(id)),
     duplicated: [...counts].filter(([, n]) => n > 1).map(([id]) => id),
     appliedUnacknowledged: [...counts.keys()].filter((id) => !acked.has(id)).length,
   };

@@ -108,6 +108,7 @@ describe(`sustained load at half the measured ingress capacity (${SOAK_SECONDS} 
     const report = await exactlyOnceReport(db.sql, acked);
     console.log(`drained in ${Math.round((Date.now() - started) / 1000)} s after the load`);
     expect(report.lost).toEqual([]);
+    expect(report.wronglyIgnored).toEqual([]);
     expect(report.duplicated).toEqual([]);
     expect(report.applied).toBe(acked.length);
     expect(await queue.getJobCountByTypes('failed')).toBe(0);

@@ -102,6 +102,7 @@ describe('worker SIGKILL mid-stream, then restarted', () => {
       `worker killed with ${active.length} jobs active (${committedBeforeKill} had committed), ${appliedBefore.size} of ${EVENTS} applied; all recovered`,
     );
     expect(report.lost).toEqual([]);
+    expect(report.wronglyIgnored).toEqual([]);
     expect(report.duplicated).toEqual([]);
     expect(report.acknowledged).toBe(EVENTS);
     // Nothing was given up on (dead-lettered) on the way.

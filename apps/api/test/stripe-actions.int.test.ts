@@ -364,6 +364,8 @@ describe('GET /api/billing/proration-preview', () => {
       subscription_details: {
         items: [{ id: user.itemId, price: priceByRef.get('business_monthly') }],
         proration_behavior: 'create_prorations',
+        // The preview fixes the date it prorates from (the app's clock) and returns it.
+        proration_date: String(Math.floor(clock / 1000)),
       },
     });
     expect(call!.idempotencyKey).toMatch(/^billing-api:proration-preview:[0-9a-f]{40}$/);

@@ -2,7 +2,7 @@ import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
 import { dbPoolMetrics } from '@billing/db/metrics';
 import { rootLogger } from '@billing/logger';
-import { backoffFromEnv } from '@billing/ops';
+import { backoffFromEnv, startEventSweepWorker } from '@billing/ops';
 import { createQueue, QUEUES } from '@billing/queue';
 import { queueMetrics } from '@billing/queue/metrics';
 import { closeRedis, createRedis } from '@billing/redis';
@@ -63,9 +63,31 @@ if (!env.STRIPE_SECRET_KEY && env.ops.STRIPE_SYNC_CRON) {
   logger.warn('STRIPE_SYNC_CRON is set but STRIPE_SECRET_KEY is not: the Stripe sync stays off');
 }
 
-// Depth of the queue this process serves, and its Postgres pool use.
-const depthQueue = createQueue(QUEUES.stripeSync, { connection, prefix: env.REDIS_PREFIX });
-queueMetrics(registry, [depthQueue]);
+// Event reconciliation: on by default whenever a Stripe key is configured, so an event that
+// was acknowledged and then lost with Redis is recovered within one interval.
+const eventSweep = env.STRIPE_SECRET_KEY
+  ? await startEventSweepWorker({
+      connection,
+      prefix: env.REDIS_PREFIX,
+      db: db.db,
+      stripe: createStripeClient({
+        secretKey: env.STRIPE_SECRET_KEY,
+        apiBase: env.STRIPE_API_BASE,
+      }),
+      intervalSeconds: env.ops.STRIPE_EVENT_SWEEP_INTERVAL_SECONDS,
+      overlapSeconds: env.ops.STRIPE_EVENT_SWEEP_OVERLAP_SECONDS,
+      minAgeSeconds: env.ops.STRIPE_EVENT_SWEEP_MIN_AGE_SECONDS,
+      registry,
+      backoff: backoffFromEnv(env.ops),
+      logger,
+    })
+  : undefined;
+
+// Depth of the queues this process serves, and its Postgres pool use.
+const depthQueues = [QUEUES.stripeSync, QUEUES.stripeEventSweep].map((name) =>
+  createQueue(name, { connection, prefix: env.REDIS_PREFIX }),
+);
+queueMetrics(registry, depthQueues);
 dbPoolMetrics(registry, {
   sql: db.sql,
   max: Math.min(env.DB_POOL_MAX, DB_POOL_CAP),
@@ -82,6 +104,7 @@ const server = await serveHealth({
     await db.sql`select 1`;
     await commands.ping();
     if (stripeSync && !stripeSync.worker.isRunning()) throw new Error('worker not running');
+    if (eventSweep && !eventSweep.worker.isRunning()) throw new Error('event sweep not running');
   },
 });
 
@@ -97,7 +120,8 @@ lifecycle = createLifecycle(
   logger,
   [
     { name: 'stripe sync', run: async () => stripeSync?.close(), force: disconnectRedis },
-    { name: 'queues', run: () => depthQueue.close() },
+    { name: 'event sweep', run: async () => eventSweep?.close(), force: disconnectRedis },
+    { name: 'queues', run: () => Promise.all(depthQueues.map((queue) => queue.close())) },
     {
       name: 'redis',
       run: () => Promise.all([closeRedis(connection), closeRedis(commands)]),

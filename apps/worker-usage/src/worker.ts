@@ -97,6 +97,8 @@ export async function startUsageWorker(options: UsageWorkerOptions): Promise<Usa
         const report = await reportUsageToStripe(sql, client, { meters, userId, limit: 500 });
         meterEvents.inc({ outcome: 'sent' }, report.sent);
         meterEvents.inc({ outcome: 'failed' }, report.failed);
+        // Usage older than Stripe's 35-day window, sent at the oldest time Stripe accepts.
+        meterEvents.inc({ outcome: 'past_window' }, report.pastWindow);
         if (report.sent === 0 || report.failed > 0) break;
       }
     } catch (error) {

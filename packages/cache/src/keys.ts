@@ -23,7 +23,9 @@ export const invalidationChannel = (prefix: string) => `${cacheRoot(prefix)}:inv
 export const fields = {
   subscription: 'subscription',
   usage: (metric: string) => `usage:${metric}`,
-  proration: (planId: string, interval: string) => `proration:${planId}:${interval}`,
+  /** A preview at a given proration date, or (none given) the one computed for "now". */
+  proration: (planId: string, interval: string, prorationDate?: number) =>
+    `proration:${planId}:${interval}${prorationDate === undefined ? '' : `:${prorationDate}`}`,
 } as const;
 export const USAGE_FIELD_PREFIX = 'usage:';
 

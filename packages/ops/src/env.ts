@@ -37,6 +37,27 @@ export const opsEnvSchema = z
       .enum(['true', 'false', '1', '0', ''], { message: 'must be true or false' })
       .optional()
       .transform((value) => value !== 'false' && value !== '0'),
+    /**
+     * Seconds between event reconciliation sweeps (on whenever a Stripe key is configured);
+     * 0 turns them off. Bounds how long an acknowledged event lost with Redis stays lost.
+     */
+    STRIPE_EVENT_SWEEP_INTERVAL_SECONDS: z.coerce
+      .number({ message: 'must be a number of seconds' })
+      .int('must be an integer')
+      .min(0)
+      .default(300),
+    /** How far before the last swept point each sweep starts again. */
+    STRIPE_EVENT_SWEEP_OVERLAP_SECONDS: z.coerce
+      .number()
+      .int('must be an integer')
+      .min(0)
+      .default(600),
+    /** Events younger than this are left to their webhook delivery (may be in flight). */
+    STRIPE_EVENT_SWEEP_MIN_AGE_SECONDS: z.coerce
+      .number()
+      .int('must be an integer')
+      .min(0)
+      .default(60),
     /** Consecutive 429s a backfill rides out before it stops as incomplete. */
     OPS_RATE_LIMIT_RETRIES: z.coerce.number().int('must be an integer').min(0).default(6),
     /** First back-off delay after a 429 (doubled each time, at least Retry-After). */

@@ -75,7 +75,10 @@ export async function fillGaps(
       if (seen.has(event.id)) continue;
       report.missing.push(event.id);
       if (options.dryRun) continue;
-      report.enqueued.push({ eventId: event.id, jobId: await enqueue(deps.queue, event, now()) });
+      report.enqueued.push({
+        eventId: event.id,
+        jobId: await enqueueStripeEvent(deps.queue, event, now()),
+      });
     }
   };
 
@@ -106,7 +109,12 @@ export async function fillGaps(
   return report;
 }
 
-async function enqueue(queue: Queue, event: Stripe.Event, at: number): Promise<string> {
+/** Enqueues an event read from Stripe's API as the ingress would have; returns the job id. */
+export async function enqueueStripeEvent(
+  queue: Queue,
+  event: Stripe.Event,
+  at: number,
+): Promise<string> {
   const payload = {
     eventId: event.id,
     type: event.type,

@@ -8,6 +8,7 @@ export * from './dashboard.js';
 export * from './db-report.js';
 export * from './dead-letters.js';
 export * from './env.js';
+export * from './event-sweep.js';
 export * from './gaps.js';
 export * from './queues.js';
 export * from './rate-limit.js';

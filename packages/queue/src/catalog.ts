@@ -10,6 +10,7 @@ export const QUEUES = {
   stripeEvents: 'stripe-events',
   usageRollup: 'usage-rollup',
   stripeSync: 'stripe-sync',
+  stripeEventSweep: 'stripe-event-sweep',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -64,6 +65,8 @@ const stripeSyncPayload = z.object({
   trigger: z.enum(['schedule', 'manual']),
 });
 
+const stripeEventSweepPayload = z.object({ trigger: z.enum(['schedule', 'manual']) });
+
 export interface JobDefinition {
   queue: QueueName;
   schema: z.ZodType;
@@ -98,6 +101,18 @@ export const jobCatalog = {
       backoff: { type: 'exponential', delay: 60_000, jitter: 0.5 },
       removeOnComplete: { age: 7 * 24 * 3600, count: 1_000 },
       removeOnFail: { age: 30 * 24 * 3600 },
+    },
+  },
+  /** Event reconciliation: enqueue the events Stripe has that webhook_events lacks. */
+  'stripe.event-sweep': {
+    queue: QUEUES.stripeEventSweep,
+    schema: stripeEventSweepPayload,
+    opts: {
+      // The next scheduled sweep redoes the window anyway: no long retry chain.
+      attempts: 2,
+      backoff: { type: 'exponential', delay: 10_000, jitter: 0.5 },
+      removeOnComplete: { age: 24 * 3600, count: 500 },
+      removeOnFail: { age: 7 * 24 * 3600 },
     },
   },
 } as const satisfies JobCatalog;

@@ -3,7 +3,7 @@ import { moduleLogger } from '@billing/logger';
 import type postgres from 'postgres';
 import { defaultUsageConfig, type UsageConfig } from './env.js';
 import type { RecordRejection, UsageError } from './errors.js';
-import { adjustCounter, reserve, type UsageLimiter } from './limiter.js';
+import { reserve, type Settlement, settleCounter, type UsageLimiter } from './limiter.js';
 import { type BillingPeriod, loadBillingAnchors, periodAt } from './period.js';
 import { type ValidUsageRecord, validateUsageRecords } from './validate.js';
 
@@ -54,6 +54,8 @@ interface Reservation {
   periodStart: Date;
   quantity: number;
   index: number;
+  /** The counter version it was made on. */
+  version: string;
 }
 
 const pairKey = (userId: string, key: string) => `${userId}\u0000${key}`;
@@ -76,7 +78,9 @@ const CORRECTION_LOCK_CLASS = 0x5553;
  * 5. One multi-row INSERT … ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING:
  *    what is not returned was a duplicate, exact even under concurrent retries because the
  *    unique index decides. Rows go in a fixed order so concurrent batches cannot deadlock.
- * 6. Release the reservations of records that were not stored.
+ * 6. Settle every counter the write touched, enforced or not, with the rows' transaction id
+ *    (limiter.ts): reservations of records not stored are given back, stored rows the
+ *    counter does not hold yet are added, exactly once.
  */
 export async function ingestUsage(
   sql: Sql,
@@ -145,17 +149,18 @@ export async function ingestUsage(
       candidates = candidates.filter((b) => !rejections.has(b.record.index));
       if (options.atomic && rejections.size > 0) {
         unsettled = [];
-        await applyDeltas(options.limiter, reservations.map(releaseOf));
+        await settleAll(options.limiter, releasesOf(reservations));
         return { result: atomicRejection(records.length, rejections) };
       }
     }
 
     let inserted: Set<string>;
+    let txid: string | undefined;
     try {
-      inserted = await insertRows(q, candidates);
+      ({ inserted, txid } = await insertRows(q, candidates));
     } catch (error) {
       unsettled = [];
-      if (options.limiter) await applyDeltas(options.limiter, reservations.map(releaseOf));
+      if (options.limiter) await settleAll(options.limiter, releasesOf(reservations));
       throw error;
     }
     const affected = new Set<string>();
@@ -171,7 +176,7 @@ export async function ingestUsage(
         rejected: sortedRejections(rejections),
         affectedUserIds: [...affected],
       },
-      stored: { inserted, candidates, reservations },
+      stored: { inserted, txid, candidates, reservations },
     };
   };
 
@@ -181,7 +186,7 @@ export async function ingestUsage(
   } catch (error) {
     // The transaction failed after reserving (e.g. at COMMIT): nothing was stored.
     if (options.limiter && unsettled.length > 0)
-      await applyDeltas(options.limiter, unsettled.map(releaseOf));
+      await settleAll(options.limiter, releasesOf(unsettled));
     throw error;
   }
   if (options.limiter && outcome.stored) await followCounters(options.limiter, outcome.stored);
@@ -191,7 +196,13 @@ export async function ingestUsage(
 interface Outcome {
   result: IngestResult;
   /** Present when the insert ran: what the Redis counters must follow. */
-  stored?: { inserted: Set<string>; candidates: Booking[]; reservations: Reservation[] };
+  stored?: {
+    inserted: Set<string>;
+    /** Transaction id of the stored rows (one statement, or the batch's transaction). */
+    txid: string | undefined;
+    candidates: Booking[];
+    reservations: Reservation[];
+  };
 }
 
 /** Step 2: the billing period of every record, and the late-record policy. */
@@ -325,10 +336,10 @@ async function reserveAll(
   const reservations: Reservation[] = [];
   // allSettled, not all: every group must have finished before a failure releases what the
   // others reserved, or a late one would keep its units forever.
-  const settled = await settleAll([...groups.values()], RESERVE_CONCURRENCY, async (group) => {
+  const settled = await inLanes([...groups.values()], RESERVE_CONCURRENCY, async (group) => {
     const first = group[0]!;
     const limit = await limiter.limitOf(first.record.userId, first.record.metric);
-    const admitted = await reserve(
+    const { admitted, version } = await reserve(
       sql,
       limiter,
       {
@@ -349,6 +360,7 @@ async function reserveAll(
           periodStart: b.period.start,
           quantity: b.record.quantity,
           index: b.record.index,
+          version,
         });
       } else {
         rejections.set(b.record.index, 'limit_exceeded');
@@ -357,7 +369,7 @@ async function reserveAll(
   });
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) {
-    await applyDeltas(limiter, reservations.map(releaseOf));
+    await settleAll(limiter, releasesOf(reservations));
     throw failure.reason;
   }
   return reservations;
@@ -367,7 +379,7 @@ async function reserveAll(
 const RESERVE_CONCURRENCY = 16;
 
 /** Runs `task` over `items`, at most `limit` at a time, and waits for every one to settle. */
-async function settleAll<T>(
+async function inLanes<T>(
   items: T[],
   limit: number,
   task: (item: T) => Promise<void>,
@@ -389,37 +401,38 @@ async function settleAll<T>(
   return results;
 }
 
-interface CounterDelta {
-  userId: string;
-  metric: string;
-  periodStart: Date;
-  delta: number;
+const counterOf = (userId: string, metric: string, periodStart: Date) =>
+  `${metric}\u0000${periodStart.getTime()}\u0000${userId}`;
+
+/** Gives back reservations whose records were not stored (settles with nothing stored). */
+function releasesOf(reservations: Reservation[]): Settlement[] {
+  const byCounter = new Map<string, Settlement>();
+  for (const r of reservations) {
+    const key = counterOf(r.userId, r.metric, r.periodStart);
+    const settlement = byCounter.get(key) ?? {
+      userId: r.userId,
+      metric: r.metric,
+      periodStart: r.periodStart,
+      version: r.version,
+      stored: 0,
+      reserved: 0,
+    };
+    settlement.reserved += r.quantity;
+    byCounter.set(key, settlement);
+  }
+  return [...byCounter.values()];
 }
 
-const releaseOf = (r: Reservation): CounterDelta => ({
-  userId: r.userId,
-  metric: r.metric,
-  periodStart: r.periodStart,
-  delta: -r.quantity,
-});
-
-/** Applies deltas to existing counters. Best effort: a failure only shows up as drift. */
-async function applyDeltas(limiter: UsageLimiter, deltas: CounterDelta[]): Promise<void> {
-  const totals = new Map<string, CounterDelta>();
-  for (const d of deltas) {
-    const key = `${d.metric}\u0000${d.periodStart.getTime()}\u0000${d.userId}`;
-    const total = totals.get(key);
-    if (total) total.delta += d.delta;
-    else totals.set(key, { ...d });
-  }
+/** Settles counters. Best effort: a failure only shows up as drift, which the check corrects. */
+async function settleAll(limiter: UsageLimiter, settlements: Settlement[]): Promise<void> {
   await Promise.all(
-    [...totals.values()].map(async (d) => {
+    settlements.map(async (settlement) => {
       try {
-        await adjustCounter(limiter, d.userId, d.metric, d.periodStart, d.delta);
+        await settleCounter(limiter, settlement);
       } catch (error) {
         log.warn(
-          { err: error, userId: d.userId, metric: d.metric },
-          'usage counter adjustment failed (counter drift)',
+          { err: error, userId: settlement.userId, metric: settlement.metric },
+          'usage counter settle failed (counter drift)',
         );
       }
     }),
@@ -427,38 +440,42 @@ async function applyDeltas(limiter: UsageLimiter, deltas: CounterDelta[]): Promi
 }
 
 /**
- * Step 6, after commit: reservations of records that were not stored (duplicates) are
- * released; stored records that reserved nothing (enforceLimit off, corrections) are added
- * to counters that exist, so a counter keeps following Postgres however records arrive.
+ * Step 6, after commit, the same for every write: one settle per counter touched, with what
+ * was reserved on it (and on which version), what was stored and the rows' transaction id.
  */
 async function followCounters(
   limiter: UsageLimiter,
   stored: NonNullable<Outcome['stored']>,
 ): Promise<void> {
-  const { inserted, candidates, reservations } = stored;
-  const isStored = (b: Booking) => inserted.has(pairKey(b.record.userId, b.record.idempotencyKey));
-  const byIndex = new Map(candidates.map((b) => [b.record.index, b]));
-  const reserved = new Set(reservations.map((r) => r.index));
-  const deltas: CounterDelta[] = [];
+  const { inserted, txid, candidates, reservations } = stored;
+  const byCounter = new Map<string, Settlement>();
+  const settlementOf = (userId: string, metric: string, periodStart: Date) => {
+    const key = counterOf(userId, metric, periodStart);
+    let settlement = byCounter.get(key);
+    if (!settlement) {
+      settlement = { userId, metric, periodStart, txid, stored: 0, reserved: 0 };
+      byCounter.set(key, settlement);
+    }
+    return settlement;
+  };
   for (const r of reservations) {
-    const booking = byIndex.get(r.index);
-    if (!booking || !isStored(booking)) deltas.push(releaseOf(r));
+    const settlement = settlementOf(r.userId, r.metric, r.periodStart);
+    settlement.version = r.version;
+    settlement.reserved += r.quantity;
   }
   for (const b of candidates) {
-    if (reserved.has(b.record.index) || b.record.quantity === 0 || !isStored(b)) continue;
-    deltas.push({
-      userId: b.record.userId,
-      metric: b.record.metric,
-      periodStart: b.period.start,
-      delta: b.record.quantity,
-    });
+    if (!inserted.has(pairKey(b.record.userId, b.record.idempotencyKey))) continue;
+    settlementOf(b.record.userId, b.record.metric, b.period.start).stored += b.record.quantity;
   }
-  await applyDeltas(limiter, deltas);
+  await settleAll(limiter, [...byCounter.values()]);
 }
 
-/** Step 5. Returns the (user, key) pairs that were inserted. */
-async function insertRows(q: Query, bookings: Booking[]): Promise<Set<string>> {
-  if (bookings.length === 0) return new Set();
+/** Step 5. Returns the (user, key) pairs that were inserted, and their transaction id. */
+async function insertRows(
+  q: Query,
+  bookings: Booking[],
+): Promise<{ inserted: Set<string>; txid: string | undefined }> {
+  if (bookings.length === 0) return { inserted: new Set(), txid: undefined };
   // A fixed order (user, key) for every writer: two batches sharing keys then wait for each
   // other in the same order instead of deadlocking on the unique index.
   // Times travel as ISO text and are cast in SQL: the client may be the one Drizzle wraps,
@@ -469,7 +486,7 @@ async function insertRows(q: Query, bookings: Booking[]): Promise<Set<string>> {
       pairKey(b.record.userId, b.record.idempotencyKey),
     ),
   );
-  const result = await q<{ user_id: string; idempotency_key: string }[]>`
+  const result = await q<{ user_id: string; idempotency_key: string; txid: string }[]>`
     insert into usage_ledger
       (user_id, metric, quantity, occurred_at, period_start, original_period_start, idempotency_key, corrects_key, metadata)
     select t.user_id, t.metric, t.quantity, t.occurred_at::timestamptz, t.period_start::timestamptz,
@@ -489,8 +506,11 @@ async function insertRows(q: Query, bookings: Booking[]): Promise<Set<string>> {
                            idempotency_key, corrects_key, metadata, ord)
     order by t.ord
     on conflict (user_id, idempotency_key) do nothing
-    returning user_id, idempotency_key`;
-  return new Set(result.map((row) => pairKey(row.user_id, row.idempotency_key)));
+    returning user_id, idempotency_key, txid::text`;
+  return {
+    inserted: new Set(result.map((row) => pairKey(row.user_id, row.idempotency_key))),
+    txid: result[0]?.txid,
+  };
 }
 
 function sortedRejections(rejections: Map<number, UsageError>): RecordRejection[] {

@@ -1,16 +1,37 @@
+import { randomBytes } from 'node:crypto';
 import type { Sql } from '@billing/db';
 import { defineScript, runScript } from '@billing/redis';
 import type { Cluster, Redis } from 'ioredis';
 import { UsageLimiterUnavailableError } from './errors.js';
-import { usedInPeriod } from './snapshot.js';
+import { usedInPeriodAt } from './snapshot.js';
 
 export type RedisLike = Redis | Cluster;
 
 /**
  * The Redis side of "may this user use more": one counter per (user, metric, period) under
- * REDIS_PREFIX holding the units reserved so far. Postgres stays the source of truth: a
- * missing counter is seeded from the exact Postgres figure, and drift between the two is
- * measured (`measureDrift`) and exported as a gauge.
+ * REDIS_PREFIX. Postgres stays the source of truth, and the counter is exact.
+ *
+ * A counter is a hash: `n` the units counted, `v` its version (a fresh id per seed), `s` the
+ * Postgres snapshot the seed's total was read in (`pg_current_snapshot()` in the same
+ * statement: "the total as of a known point"). While a seed is being taken, `w` holds the
+ * version it will get and `p:<txid>` the units of every write that settled meanwhile.
+ *
+ * Every usage write, enforced or not, follows one rule, so a committed row is counted once:
+ * - before its insert, an enforced write reserves its units on the counter and learns the
+ *   counter's version (a counter without a seed is seeded first);
+ * - after its commit, every write settles with its rows' transaction id: if the counter still
+ *   has the version it reserved on, it gives back what it reserved and did not store;
+ *   otherwise (no reservation, or re-seeded since) its rows are added unless the seed's
+ *   snapshot saw their transaction. While a seed is in progress the write is also noted in
+ *   `p:<txid>`; a counter that does not exist at all is left alone.
+ * A seed is two steps: (1) announce it (`w`), (2) read Postgres, then complete it only if `w`
+ * is still the one announced: `n` = the total + the noted writes the snapshot did not see.
+ * A row committed before the snapshot is in the total and never added; one committed after
+ * it settles after step 1, so it is noted, or in a reservation of the new version, or added
+ * by its settle. Nothing depends on which of them reaches Redis first.
+ *
+ * The drift check (`correctDrift`) re-seeds, the same two steps, a counter that disagrees with
+ * Postgres twice in a row under one version.
  */
 export interface UsageLimiter {
   redis: RedisLike;
@@ -39,25 +60,19 @@ export function parseLimitKey(
 
 /**
  * Check-and-reserve, atomically (Redis runs a script without interleaving):
- * KEYS[1] counter; ARGV[1] limit; ARGV[2] TTL in ms (used when seeding); ARGV[3] seed value,
- * or '' to only proceed if the counter exists; ARGV[4..] quantities to reserve, in order.
- * Returns {0} when the counter is missing and no seed was given (the caller reads Postgres
- * and calls again with the seed; if another caller seeded meanwhile, its value wins), else
- * {1, admitted_1, admitted_2, …} where each admitted is 1 or 0. A quantity is admitted only
- * if the counter plus it stays within the limit; admitted quantities are added.
+ * KEYS[1] counter; ARGV[1] limit; ARGV[2..] quantities to reserve, in order.
+ * Returns {0} when the counter has no seed yet (the caller seeds it and calls again), else
+ * {1, version, admitted_1, admitted_2, …} where each admitted is 1 or 0. A quantity is
+ * admitted only if the counter plus it stays within the limit; admitted quantities are added.
  */
 const RESERVE = defineScript(`
-local current = redis.call('GET', KEYS[1])
-if not current then
-  if ARGV[3] == '' then return {0} end
-  current = ARGV[3]
-  redis.call('SET', KEYS[1], current, 'PX', ARGV[2])
-end
-local start = tonumber(current)
+local cur = redis.call('HMGET', KEYS[1], 'n', 'v')
+if not cur[1] then return {0} end
+local start = tonumber(cur[1])
 local total = start
 local limit = tonumber(ARGV[1])
-local result = {1}
-for i = 4, #ARGV do
+local result = {1, cur[2]}
+for i = 2, #ARGV do
   local q = tonumber(ARGV[i])
   if total + q <= limit then
     total = total + q
@@ -66,15 +81,121 @@ for i = 4, #ARGV do
     result[#result + 1] = 0
   end
 end
-if total ~= start then redis.call('INCRBY', KEYS[1], string.format('%d', total - start)) end
+if total ~= start then redis.call('HINCRBY', KEYS[1], 'n', string.format('%d', total - start)) end
 return result
 `);
 
-/** Adds ARGV[1] (may be negative) to an existing counter; a missing counter stays missing. */
-const ADJUST_IF_PRESENT = defineScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
-return false
+/**
+ * Whether a transaction id (decimal text) is visible in a pg_snapshot's text form
+ * "xmin:xmax:xip,…": below xmin, or below xmax and not in progress. xid8 values are compared
+ * as decimal strings (shorter is smaller), never as Lua doubles.
+ */
+const VISIBLE_LUA = `
+local function lt(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local function visible(x, snap)
+  local xmin, xmax, xip = string.match(snap, '^(%d+):(%d+):(.*)$')
+  if not xmin then return false end
+  if lt(x, xmin) then return true end
+  if not lt(x, xmax) then return false end
+  for id in string.gmatch(xip, '%d+') do
+    if id == x then return false end
+  end
+  return true
+end
+`;
+
+/**
+ * Seed step 1: KEYS[1]; ARGV[1] a new version; ARGV[2] TTL in ms for a counter that does
+ * not exist yet (short: a seeder that dies leaves nothing for long). Joins a seed already
+ * in progress. Returns the version of the seed in progress.
+ */
+const BEGIN_SEED = defineScript(`
+local w = redis.call('HGET', KEYS[1], 'w')
+if w then return w end
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('HSET', KEYS[1], 'w', ARGV[1])
+if fresh then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return ARGV[1]
 `);
+
+/**
+ * Seed step 2: KEYS[1]; ARGV[1] the version announced; ARGV[2] the Postgres total; ARGV[3]
+ * its snapshot; ARGV[4] TTL in ms, or '' to keep the current one. Completes only if that seed
+ * is still the one in progress (0 otherwise: someone else completed it, or it expired).
+ */
+const COMPLETE_SEED = defineScript(`${VISIBLE_LUA}
+if redis.call('HGET', KEYS[1], 'w') ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[2])
+local fields = redis.call('HKEYS', KEYS[1])
+for _, field in ipairs(fields) do
+  if string.sub(field, 1, 2) == 'p:' then
+    if not visible(string.sub(field, 3), ARGV[3]) then
+      n = n + tonumber(redis.call('HGET', KEYS[1], field))
+    end
+    redis.call('HDEL', KEYS[1], field)
+  end
+end
+redis.call('HDEL', KEYS[1], 'w')
+redis.call('HSET', KEYS[1], 'n', string.format('%d', n), 'v', ARGV[1], 's', ARGV[3])
+if ARGV[4] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 1
+`);
+
+/**
+ * After a write's commit (or its failure): KEYS[1] counter; ARGV[1] the version it reserved
+ * on, or ''; ARGV[2] its rows' transaction id, or '' when nothing was stored; ARGV[3] units
+ * stored; ARGV[4] units reserved. Same version: the counter already holds the reservation,
+ * add stored − reserved. Otherwise the reservation (if any) went with the old counter: add
+ * the stored units unless the seed's snapshot saw the transaction. A seed in progress notes
+ * the stored units under the transaction id. Returns the units added to `n`.
+ */
+const SETTLE = defineScript(`${VISIBLE_LUA}
+local cur = redis.call('HMGET', KEYS[1], 'n', 'v', 's', 'w')
+if cur[4] and ARGV[2] ~= '' and ARGV[3] ~= '0' then
+  redis.call('HINCRBY', KEYS[1], 'p:' .. ARGV[2], ARGV[3])
+end
+if not cur[1] then return 0 end
+local delta = 0
+if ARGV[1] ~= '' and cur[2] == ARGV[1] then
+  delta = tonumber(ARGV[3]) - tonumber(ARGV[4])
+elseif ARGV[2] ~= '' and not visible(ARGV[2], cur[3] or '') then
+  delta = tonumber(ARGV[3])
+end
+if delta ~= 0 then redis.call('HINCRBY', KEYS[1], 'n', string.format('%d', delta)) end
+return delta
+`);
+
+const newVersion = () => randomBytes(6).toString('base64url');
+
+/** How long an announced seed of a new counter may take before it is abandoned. */
+const SEED_TTL_MS = 60_000;
+
+/**
+ * Seeds (or re-seeds) one counter from Postgres in the two steps above. Returns false when
+ * the seed was completed by someone else or abandoned (the caller reads the counter again).
+ */
+async function seedCounter(
+  sql: Sql,
+  redis: RedisLike,
+  key: string,
+  target: { userId: string; metric: string; periodStart: Date },
+  ttlMs: number | undefined,
+): Promise<boolean> {
+  const version = String(
+    await runScript(redis, BEGIN_SEED, [key], [newVersion(), String(SEED_TTL_MS)]),
+  );
+  const seed = await usedInPeriodAt(sql, target.userId, target.metric, target.periodStart);
+  const done = await runScript(
+    redis,
+    COMPLETE_SEED,
+    [key],
+    [version, String(seed.used), seed.snapshot, ttlMs === undefined ? '' : String(ttlMs)],
+  );
+  return Number(done) === 1;
+}
 
 /** TTL of a counter: until its period has ended and late records can no longer land in it. */
 export function counterTtlMs(periodEnd: Date, now: Date, lateGraceMs: number): number {
@@ -90,55 +211,87 @@ export interface ReserveRequest {
   quantities: number[];
 }
 
+export interface ReserveResult {
+  /** Which quantities were admitted (and added to the counter). */
+  admitted: boolean[];
+  /** The counter's version the reservation was made on: its settle needs it. */
+  version: string;
+}
+
 /**
  * Reserves `quantities` (each all or nothing, in order) against one counter, seeding it from
- * Postgres when missing. Returns which quantities were admitted.
+ * Postgres when it has no seed yet.
  */
 export async function reserve(
   sql: Sql,
   limiter: UsageLimiter,
   request: ReserveRequest,
   options: { now: Date; lateGraceMs: number },
-): Promise<boolean[]> {
+): Promise<ReserveResult> {
   const key = limitKey(limiter.prefix, request.userId, request.metric, request.periodStart);
-  const ttl = String(counterTtlMs(request.periodEnd, options.now, options.lateGraceMs));
-  const args = [String(request.limit), ttl];
-  const quantities = request.quantities.map(String);
-  const run = async (seed: string) => {
+  const ttl = counterTtlMs(request.periodEnd, options.now, options.lateGraceMs);
+  const args = [String(request.limit), ...request.quantities.map(String)];
+  // A few rounds at most: a round that finds no seed seeds the counter (or joins a seed in
+  // progress that another caller then completes) and reads it again.
+  for (let round = 0; round < 5; round++) {
+    let result: (number | string)[];
     try {
-      return (await runScript(
-        limiter.redis,
-        RESERVE,
-        [key],
-        [...args, seed, ...quantities],
-      )) as number[];
+      result = (await runScript(limiter.redis, RESERVE, [key], args)) as (number | string)[];
     } catch (error) {
       throw new UsageLimiterUnavailableError(error);
     }
-  };
-  let result = await run('');
-  if (result[0] === 0) {
-    const seed = await usedInPeriod(sql, request.userId, request.metric, request.periodStart);
-    result = await run(String(seed));
+    if (result[0] === 0) {
+      await seedCounter(sql, limiter.redis, key, request, ttl);
+      continue;
+    }
+    return {
+      version: String(result[1]),
+      admitted: result.slice(2).map((admitted) => admitted === 1),
+    };
   }
-  return result.slice(1).map((admitted) => admitted === 1);
+  throw new UsageLimiterUnavailableError(new Error(`counter ${key} could not be seeded`));
 }
 
-/**
- * Adds `delta` to a counter if it exists: releases a reservation (negative) whose record was
- * not stored, or accounts for a record stored without a reservation (enforceLimit off, or a
- * correction) so the counter keeps following Postgres.
- */
-export async function adjustCounter(
+export interface Settlement {
+  userId: string;
+  metric: string;
+  periodStart: Date;
+  /** The version reserved on; undefined when the write reserved nothing on this counter. */
+  version?: string;
+  /** Transaction id of the write's stored rows; undefined when it stored none. */
+  txid?: string;
+  stored: number;
+  reserved: number;
+}
+
+/** Settles one write on one counter (see UsageLimiter). Returns the units added. */
+export async function settleCounter(
   limiter: Pick<UsageLimiter, 'redis' | 'prefix'>,
-  userId: string,
-  metric: string,
-  periodStart: Date,
-  delta: number,
-): Promise<void> {
-  if (delta === 0) return;
+  settlement: Settlement,
+): Promise<number> {
+  const { userId, metric, periodStart, version, txid, stored, reserved } = settlement;
+  if (stored === 0 && (reserved === 0 || version === undefined)) return 0;
   const key = limitKey(limiter.prefix, userId, metric, periodStart);
-  await runScript(limiter.redis, ADJUST_IF_PRESENT, [key], [String(delta)]);
+  return Number(
+    await runScript(
+      limiter.redis,
+      SETTLE,
+      [key],
+      [version ?? '', txid ?? '', String(stored), String(reserved)],
+    ),
+  );
+}
+
+/** The counted units of a counter, or null when there is none. */
+export async function limitCounterValue(
+  limiter: Pick<UsageLimiter, 'redis' | 'prefix'>,
+  target: { userId: string; metric: string; periodStart: Date },
+): Promise<number | null> {
+  const raw = await limiter.redis.hget(
+    limitKey(limiter.prefix, target.userId, target.metric, target.periodStart),
+    'n',
+  );
+  return raw === null ? null : Number(raw);
 }
 
 export interface DriftSample {
@@ -147,28 +300,81 @@ export interface DriftSample {
   periodStart: Date;
   /** The Redis counter, or null when there is none (nothing to drift). */
   redis: number | null;
-  /** The exact figure in Postgres. */
+  /** The counter's version when it was read. */
+  version: string | null;
+  /** The exact figure in Postgres, and the snapshot it was read in. */
   postgres: number;
+  snapshot: string;
   /** redis − postgres; positive = Redis is stricter than needed, negative = more lenient. */
   drift: number | null;
 }
 
 /**
  * Drift of one counter. Reservations of batches still in flight show up as a small
- * transient positive drift; anything that persists is a bug or a lost release.
+ * transient positive drift; anything that persists is a bug, a lost settle or a counter
+ * changed behind the limiter's back.
  */
 export async function measureDrift(
   sql: Sql,
   limiter: Pick<UsageLimiter, 'redis' | 'prefix'>,
   target: { userId: string; metric: string; periodStart: Date },
 ): Promise<DriftSample> {
-  const raw = await limiter.redis.get(
+  const [raw, version] = await limiter.redis.hmget(
     limitKey(limiter.prefix, target.userId, target.metric, target.periodStart),
+    'n',
+    'v',
   );
-  const postgres = await usedInPeriod(sql, target.userId, target.metric, target.periodStart);
-  const redis = raw === null ? null : Number(raw);
-  return { ...target, redis, postgres, drift: redis === null ? null : redis - postgres };
+  const pg = await usedInPeriodAt(sql, target.userId, target.metric, target.periodStart);
+  const redis = raw === null || raw === undefined ? null : Number(raw);
+  return {
+    ...target,
+    redis,
+    version: version ?? null,
+    postgres: pg.used,
+    snapshot: pg.snapshot,
+    drift: redis === null ? null : redis - pg.used,
+  };
 }
+
+export interface DriftCorrection {
+  sample: DriftSample;
+  /** Whether the counter was re-seeded (false: it changed version meanwhile, nothing to do). */
+  corrected: boolean;
+}
+
+/**
+ * Corrects counters that drift: each drifting sample is measured again after `confirmMs`
+ * (in-flight reservations settle within milliseconds), and a counter still drifting under the
+ * same version is re-seeded from that second measurement's Postgres total and snapshot. The
+ * re-seed is exact whatever is in flight: writes that reserved on the old version settle
+ * against the new snapshot. Returns what was found drifting twice.
+ */
+export async function correctDrift(
+  sql: Sql,
+  limiter: Pick<UsageLimiter, 'redis' | 'prefix'>,
+  samples: readonly DriftSample[],
+  options: { confirmMs?: number } = {},
+): Promise<DriftCorrection[]> {
+  const drifting = samples.filter((s) => s.drift !== null && s.drift !== 0);
+  if (drifting.length === 0) return [];
+  if (options.confirmMs ?? 1_000) await sleep(options.confirmMs ?? 1_000);
+  const corrections: DriftCorrection[] = [];
+  for (const first of drifting) {
+    const again = await measureDrift(sql, limiter, first);
+    if (again.drift === null || again.drift === 0 || again.version !== first.version) continue;
+    const replaced = await seedCounter(
+      sql,
+      limiter.redis,
+      limitKey(limiter.prefix, again.userId, again.metric, again.periodStart),
+      again,
+      undefined,
+    );
+    corrections.push({ sample: again, corrected: replaced });
+  }
+  return corrections;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function scanKeys(redis: RedisLike, pattern: string, max: number): Promise<string[]> {
   const nodes: Redis[] =

@@ -34,6 +34,11 @@ export interface MeterReportOptions {
 export interface MeterReportResult {
   /** Meter events sent (including resends of a pending one). */
   sent: number;
+  /**
+   * Events whose usage was older than Stripe accepts (35 days): sent at the oldest time Stripe
+   * takes, and logged, never silently (see `meterEventTimestamp`).
+   */
+  pastWindow: number;
   /** Groups that failed; they stay pending (or unreported) for the next call. */
   failed: number;
 }
@@ -52,6 +57,30 @@ export function meterIdentifier(
   return `usage-${group.slice(0, 40)}-${from}-${to}`;
 }
 
+/** Stripe accepts a meter event's timestamp up to 35 days back and 5 minutes ahead. */
+export const METER_EVENT_MAX_AGE_S = 35 * 86_400;
+/** Margin inside the 35 days, so a request in flight is not refused at the edge. */
+const MAX_AGE_MARGIN_S = 3_600;
+
+/**
+ * The timestamp a meter event carries: the time of the usage it reports (the latest record
+ * folded into the step), so Stripe books it in the billing period it happened in, not the
+ * one it was reported in. Never ahead of now (records may be a little in the future). Usage
+ * older than Stripe accepts cannot carry its own time: it is sent at the oldest accepted
+ * moment (Stripe's documented limit; the caller logs and counts it) rather than refused.
+ */
+export function meterEventTimestamp(
+  usageAt: Date,
+  now: Date,
+): { timestamp: number; pastWindow: boolean } {
+  const nowS = Math.floor(now.getTime() / 1000);
+  const at = Math.min(Math.floor(usageAt.getTime() / 1000), nowS);
+  const oldest = nowS - METER_EVENT_MAX_AGE_S + MAX_AGE_MARGIN_S;
+  return at < oldest
+    ? { timestamp: oldest, pastWindow: true }
+    : { timestamp: at, pastWindow: false };
+}
+
 interface Candidate {
   user_id: string;
   metric: string;
@@ -61,6 +90,8 @@ interface Candidate {
   pending_quantity: string | null;
   pending_identifier: string | null;
   customer_id: string;
+  /** When the latest usage in the rolled-up total happened (ms since epoch). */
+  usage_ms: number;
 }
 
 /**
@@ -83,12 +114,20 @@ export async function reportUsageToStripe(
   options: MeterReportOptions,
 ): Promise<MeterReportResult> {
   const metrics = Object.keys(options.meters);
-  const result: MeterReportResult = { sent: 0, failed: 0 };
+  const result: MeterReportResult = { sent: 0, failed: 0, pastWindow: 0 };
+  const now = options.now ?? new Date();
   if (metrics.length === 0) return result;
   const candidates = await sql<Candidate[]>`
     select a.user_id, a.metric, (extract(epoch from a.period_start) * 1000)::float8 as period_ms,
            a.quantity::text, coalesce(r.reported_quantity, 0)::text as reported,
-           r.pending_quantity::text, r.pending_identifier, c.id as customer_id
+           r.pending_quantity::text, r.pending_identifier, c.id as customer_id,
+           -- the latest usage folded into the total; a record booked late into this period
+           -- (original_period_start set) counts at its arrival, the time it was booked at
+           (extract(epoch from (
+             select max(case when l.original_period_start is null then l.occurred_at else l.received_at end)
+             from usage_ledger l
+             where l.user_id = a.user_id and l.metric = a.metric and l.period_start = a.period_start
+               and l.txid < a.through_txid)) * 1000)::float8 as usage_ms
     from usage_aggregates a
     left join usage_meter_reports r
       on r.user_id = a.user_id and r.metric = a.metric and r.period_start = a.period_start
@@ -125,12 +164,23 @@ export async function reportUsageToStripe(
         returning 1`;
       if (claimed.length === 0) continue; // another reporter owns this step
     }
+    const { timestamp, pastWindow } = meterEventTimestamp(
+      new Date(c.usage_ms ?? periodStart.getTime()),
+      now,
+    );
+    if (pastWindow) {
+      log.warn(
+        { userId: c.user_id, metric: c.metric, usageAt: new Date(c.usage_ms).toISOString() },
+        'usage older than Stripe accepts for a meter event; sent at the oldest accepted time',
+      );
+    }
     try {
       await stripe.billing.meterEvents.create(
         {
           event_name: options.meters[c.metric]!,
           payload: { stripe_customer_id: c.customer_id, value: String(target - reported) },
           identifier,
+          timestamp,
         },
         { idempotencyKey: identifier },
       );
@@ -140,6 +190,7 @@ export async function reportUsageToStripe(
         where user_id = ${c.user_id} and metric = ${c.metric} and period_start = ${periodIso}::timestamptz
           and pending_identifier = ${identifier}`;
       result.sent++;
+      if (pastWindow) result.pastWindow++;
     } catch (error) {
       result.failed++;
       log.warn(

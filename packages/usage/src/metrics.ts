@@ -1,9 +1,11 @@
-import { Gauge, type Registry } from 'prom-client';
-import type { DriftSample } from './limiter.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { DriftCorrection, DriftSample } from './limiter.js';
 
 export interface UsageDriftMetrics {
   /** Replaces the gauges with the figures of one measurement round. */
   record(samples: readonly DriftSample[]): void;
+  /** Counts the counters the check re-seeded. */
+  corrected(corrections: readonly DriftCorrection[]): void;
 }
 
 /**
@@ -12,7 +14,8 @@ export interface UsageDriftMetrics {
  * - `usage_limit_drift_max_units`: the largest signed drift (positive = Redis stricter);
  * - `usage_limit_drift_min_units`: the smallest signed drift (negative = Redis more lenient,
  *   the dangerous direction);
- * - `usage_limit_counters`: how many counters were measured.
+ * - `usage_limit_counters`: how many counters were measured;
+ * - `usage_limit_drift_corrections_total`: counters found drifting twice and re-seeded.
  */
 export function createUsageDriftMetrics(registry: Registry): UsageDriftMetrics {
   const labelNames = ['metric'] as const;
@@ -40,7 +43,16 @@ export function createUsageDriftMetrics(registry: Registry): UsageDriftMetrics {
     labelNames,
     registers: [registry],
   });
+  const corrections = new Counter({
+    name: 'usage_limit_drift_corrections_total',
+    help: 'Limit counters found drifting from Postgres twice under one version and re-seeded',
+    labelNames,
+    registers: [registry],
+  });
   return {
+    corrected(list) {
+      for (const c of list) if (c.corrected) corrections.inc({ metric: c.sample.metric });
+    },
     record(samples) {
       for (const gauge of [abs, max, min, counters]) gauge.reset();
       const byMetric = new Map<string, number[]>();

@@ -45,6 +45,32 @@ export async function usedInPeriod(
   return Number(row?.used ?? 0);
 }
 
+/**
+ * `usedInPeriod` together with the snapshot it was read in (`pg_current_snapshot()` in the
+ * same statement is the statement's own snapshot): the limiter's seed, "the total as of a
+ * known point", so a later write can tell whether its rows are in it.
+ */
+export async function usedInPeriodAt(
+  sql: Sql,
+  userId: string,
+  metric: string,
+  periodStart: Date,
+): Promise<{ used: number; snapshot: string }> {
+  const [row] = await sql<{ used: string; snapshot: string }[]>`
+    select (
+      coalesce(a.quantity, 0)
+      + coalesce((select sum(tail.quantity) from usage_ledger tail
+                  where tail.user_id = k.user_id and tail.metric = k.metric and tail.period_start = k.period_start
+                    and tail.txid >= coalesce(a.through_txid, '0'::xid8)), 0)
+    )::text as used, pg_current_snapshot()::text as snapshot
+    from (select ${userId}::text as user_id, ${metric}::text as metric,
+                 ${periodStart.toISOString()}::timestamptz as period_start) k
+    left join usage_aggregates a
+      on a.user_id = k.user_id and a.metric = k.metric and a.period_start = k.period_start`;
+  if (!row) throw new Error('usedInPeriodAt: no row');
+  return { used: Number(row.used), snapshot: row.snapshot };
+}
+
 export interface SnapshotOptions {
   userId: string;
   metric: string;

@@ -5,7 +5,14 @@ import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageLimiterUnavailableError } from '../src/errors.js';
 import { ingestUsage } from '../src/ingest.js';
-import { limitKey, measureAllDrift, measureDrift, type UsageLimiter } from '../src/limiter.js';
+import {
+  correctDrift,
+  limitCounterValue,
+  limitKey,
+  measureAllDrift,
+  measureDrift,
+  type UsageLimiter,
+} from '../src/limiter.js';
 import { createUsageDriftMetrics } from '../src/metrics.js';
 import { freePeriodAt } from '../src/period.js';
 import { rollup } from '../src/rollup.js';
@@ -29,12 +36,8 @@ const enforced = (records: unknown[], atomic = false) =>
   ingestUsage(sql, records, { atomic, enforceLimit: true, limiter, metrics: METRICS, now, config });
 const plain = (records: unknown[]) =>
   ingestUsage(sql, records, { atomic: false, limiter, metrics: METRICS, now, config });
-const counter = async (userId: string) => {
-  const raw = await redis.get(
-    limitKey(services.redisPrefix, userId, 'compute_minutes', period.start),
-  );
-  return raw === null ? null : Number(raw);
-};
+const counter = (userId: string) =>
+  limitCounterValue(limiter, { userId, metric: 'compute_minutes', periodStart: period.start });
 const used = async (userId: string) =>
   (await getUsageSnapshot(sql, { userId, metric: 'compute_minutes', now, config })).used;
 
@@ -163,8 +166,9 @@ describe('drift between the Redis counters and Postgres', () => {
   it('is measured for every counter and exported as gauges', async () => {
     await enforced([record('u_drift', 'a', 5, now)]);
     // simulate a lost release: Redis says 8, Postgres says 5
-    await redis.incrby(
+    await redis.hincrby(
       limitKey(services.redisPrefix, 'u_drift', 'compute_minutes', period.start),
+      'n',
       3,
     );
     const samples = await measureAllDrift(sql, limiter);
@@ -177,5 +181,40 @@ describe('drift between the Redis counters and Postgres', () => {
     const text = await registry.metrics();
     expect(text).toContain('usage_limit_drift_units{metric="compute_minutes"} 3');
     expect(text).toContain('usage_limit_drift_max_units{metric="compute_minutes"} 3');
+  });
+
+  it('a drifted counter is corrected by the next check, and later writes keep it exact', async () => {
+    await enforced([record('u_fix', 'a', 5, now)]);
+    await plain([record('u_fix', 'b', 4, now)]);
+    const key = limitKey(services.redisPrefix, 'u_fix', 'compute_minutes', period.start);
+    const registry = new Registry();
+    const metrics = createUsageDriftMetrics(registry);
+    // Behind the limiter's back, both ways: too strict, then (after the fix) too lenient.
+    for (const change of [7, -6]) {
+      await redis.hincrby(key, 'n', change);
+      const before = await counter('u_fix');
+      const samples = (await measureAllDrift(sql, limiter)).filter((s) => s.userId === 'u_fix');
+      expect(samples[0]?.drift).toBe(change);
+      const corrections = await correctDrift(sql, limiter, samples, { confirmMs: 10 });
+      expect(corrections.map((c) => [c.sample.drift, c.corrected])).toEqual([[change, true]]);
+      metrics.corrected(corrections);
+      expect({ before, after: await counter('u_fix') }).toEqual({ before: 9 + change, after: 9 });
+    }
+    await Promise.all([
+      enforced([record('u_fix', 'c', 1, now)]),
+      plain([record('u_fix', 'd', 1, now)]),
+    ]);
+    expect(await counter('u_fix')).toBe(11);
+    expect(await used('u_fix')).toBe(11);
+    expect(await registry.metrics()).toContain(
+      'usage_limit_drift_corrections_total{metric="compute_minutes"} 2',
+    );
+  });
+
+  it('a counter that is exact is left alone by the check', async () => {
+    await enforced([record('u_exact', 'a', 5, now)]);
+    const samples = (await measureAllDrift(sql, limiter)).filter((s) => s.userId === 'u_exact');
+    expect(samples[0]?.drift).toBe(0);
+    expect(await correctDrift(sql, limiter, samples, { confirmMs: 10 })).toEqual([]);
   });
 });

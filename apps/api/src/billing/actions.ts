@@ -20,7 +20,15 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 export interface PlanChoice {
   planId: string;
   interval: Interval;
+  /**
+   * Unix seconds to prorate from. A preview without one fixes it (now) and returns it; an
+   * upgrade given the preview's is charged exactly what the preview showed.
+   */
+  prorationDate?: number;
 }
+
+/** How far ahead of the server's clock a proration date may be (client clock skew). */
+const PRORATION_FUTURE_SKEW_S = 300;
 
 export interface CheckoutInput extends PlanChoice {
   successUrl: string;
@@ -268,15 +276,27 @@ export class BillingActions {
         `the subscription is already on ${plan.id} (${choice.interval})`,
       );
     }
+    const prorationDate = this.checkProrationDate(choice.prorationDate, subscription, 'body');
     try {
-      // Only the item's price changes; Stripe prorates it.
+      // Only the item's price changes; Stripe prorates it, from the preview's date when given.
       await stripe.subscriptions.update(
         subscription.id,
-        { items: [{ id: item.id, price: priceId }], proration_behavior: 'create_prorations' },
+        {
+          items: [{ id: item.id, price: priceId }],
+          proration_behavior: 'create_prorations',
+          ...(prorationDate === undefined ? {} : { proration_date: prorationDate }),
+        },
         {
           idempotencyKey: stripeIdempotencyKey(
             'upgrade',
-            [userId, subscription.id, subscription.lastEventId, item.id, priceId],
+            [
+              userId,
+              subscription.id,
+              subscription.lastEventId,
+              item.id,
+              priceId,
+              ...(prorationDate === undefined ? [] : [prorationDate]),
+            ],
             clientKey,
             this.now(),
           ),
@@ -336,16 +356,23 @@ export class BillingActions {
     return { status: 'pending_webhook', subscriptionId: subscription.id, message: PENDING_MESSAGE };
   }
 
-  /** What changing to `choice` would cost now; cached 5 minutes per user, plan and interval. */
+  /**
+   * What changing to `choice` would cost if done at its proration date (given, or now, fixed
+   * here and returned); cached 5 minutes per user, plan, interval and given date. The cached
+   * answer keeps its date, so an upgrade sent with it is charged exactly the amount shown.
+   */
   prorationPreview(userId: string, choice: PlanChoice): Promise<ProrationPreview> {
     const plan = this.paidPlan(choice, 'query');
     const stripe = this.requireStripe();
     return this.deps.cache.user(
       userId,
-      fields.proration(plan.id, choice.interval),
+      fields.proration(plan.id, choice.interval, choice.prorationDate),
       CACHE_TTLS.proration,
       async () => {
         const { subscription, item } = await this.liveSubscriptionItem(userId);
+        const prorationDate =
+          this.checkProrationDate(choice.prorationDate, subscription, 'query') ??
+          Math.floor(this.now() / 1000);
         const priceId = await this.priceId(plan, choice.interval);
         if (item.priceId === priceId) {
           throw conflict(
@@ -362,12 +389,20 @@ export class BillingActions {
               subscription_details: {
                 items: [{ id: item.id, price: priceId }],
                 proration_behavior: 'create_prorations',
+                proration_date: prorationDate,
               },
             },
             {
               idempotencyKey: stripeIdempotencyKey(
                 'proration-preview',
-                [userId, subscription.id, subscription.lastEventId, item.id, priceId],
+                [
+                  userId,
+                  subscription.id,
+                  subscription.lastEventId,
+                  item.id,
+                  priceId,
+                  ...(prorationDate === undefined ? [] : [prorationDate]),
+                ],
                 undefined,
                 this.now(),
               ),
@@ -391,11 +426,35 @@ export class BillingActions {
             .filter((line) => line.proration)
             .reduce((sum, line) => sum + line.amount, 0),
           nextInvoiceAmountDue: invoice.amount_due,
-          prorationDate: invoice.parent?.subscription_details?.subscription_proration_date ?? null,
+          prorationDate:
+            invoice.parent?.subscription_details?.subscription_proration_date ?? prorationDate,
           lines,
         } satisfies ProrationPreview;
       },
     );
+  }
+
+  /**
+   * A client's proration date must lie in the subscription's current period (Stripe prorates
+   * within it) and not ahead of our clock by more than the skew allowed.
+   */
+  private checkProrationDate(
+    date: number | undefined,
+    subscription: SubscriptionRecord,
+    source: 'body' | 'query',
+  ): number | undefined {
+    if (date === undefined) return undefined;
+    const now = Math.floor(this.now() / 1000);
+    if (date > now + PRORATION_FUTURE_SKEW_S) {
+      throw fieldError('prorationDate', 'must not be in the future', source);
+    }
+    const periodStart = subscription.currentPeriodStart
+      ? Math.floor(Date.parse(subscription.currentPeriodStart) / 1000)
+      : undefined;
+    if (periodStart !== undefined && date < periodStart) {
+      throw fieldError('prorationDate', 'must be within the current billing period', source);
+    }
+    return date;
   }
 
   private requireStripe(): Stripe {

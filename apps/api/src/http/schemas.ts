@@ -48,8 +48,18 @@ export const usageQuery = z
 export const plansQuery = z
   .object({ userId: userIdSchema.optional(), interval: intervalSchema.optional() })
   .strict();
+/** A preview's `prorationDate` (unix seconds): the upgrade prorates from it, as the preview did. */
+const prorationDateSchema = z.coerce
+  .number({ message: 'must be unix seconds' })
+  .int({ message: 'must be whole unix seconds' })
+  .positive({ message: 'must be unix seconds' });
 export const prorationQuery = z
-  .object({ userId: userIdSchema.optional(), planId: planIdSchema, interval: intervalSchema })
+  .object({
+    userId: userIdSchema.optional(),
+    planId: planIdSchema,
+    interval: intervalSchema,
+    prorationDate: prorationDateSchema.optional(),
+  })
   .strict();
 export const performanceQuery = z
   .object({
@@ -67,7 +77,14 @@ export const checkoutBody = z
   })
   .strict();
 export const upgradeBody = z
-  .object({ userId: userIdSchema.optional(), planId: planIdSchema, interval: intervalSchema })
+  .object({
+    userId: userIdSchema.optional(),
+    planId: planIdSchema,
+    interval: intervalSchema,
+    prorationDate: prorationDateSchema
+      .optional()
+      .describe('The preview’s prorationDate: the change is charged exactly as previewed'),
+  })
   .strict();
 export const userBody = z.object({ userId: userIdSchema.optional() }).strict();
 export const portalSessionBody = z
@@ -175,7 +192,11 @@ export const prorationResponse = z.object({
   currency: z.string(),
   amountDue: z.number().int().describe('Net proration (minor units) the change adds'),
   nextInvoiceAmountDue: z.number().int(),
-  prorationDate: z.number().int().nullable(),
+  prorationDate: z
+    .number()
+    .int()
+    .nullable()
+    .describe('Unix seconds the preview prorates from; pass it to the upgrade to be charged this'),
   lines: z.array(
     z.object({
       description: z.string().nullable(),

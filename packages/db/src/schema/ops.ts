@@ -29,3 +29,18 @@ export const syncCursors = pgTable('sync_cursors', {
   finishedAt: timestamptz('finished_at'),
 });
 export type SyncCursor = typeof syncCursors.$inferSelect;
+
+/**
+ * How far the event reconciliation sweep has compared Stripe's event list with
+ * `webhook_events`: every event Stripe created up to `swept_through` was either in
+ * `webhook_events` or enqueued. The next sweep starts an overlap before it.
+ */
+export const stripeEventSweeps = pgTable('stripe_event_sweeps', {
+  /** `events` for the platform account. */
+  id: text('id').primaryKey(),
+  sweptThrough: timestamptz('swept_through').notNull(),
+  /** Events enqueued by sweeps so far (they were acknowledged or sent, but never applied). */
+  recovered: integer('recovered').notNull().default(0),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+});
+export type StripeEventSweep = typeof stripeEventSweeps.$inferSelect;

@@ -417,7 +417,10 @@ function confirmUpgrade() {
   const { plan, interval, preview } = pending;
   return run(async () => {
     hideConfirm();
-    await call('POST', 'upgrade', { body: { planId: plan.id, interval } });
+    // Charged exactly what was shown: the upgrade prorates from the preview's date.
+    await call('POST', 'upgrade', {
+      body: { planId: plan.id, interval, prorationDate: preview.prorationDate ?? undefined },
+    });
     await watch(
       (overview) =>
         overview.subscription?.planId === plan.id && overview.subscription?.interval === interval,
