@@ -1,5 +1,5 @@
 import { useTestServices } from '@billing/testing';
-import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/testing/stripe';
+import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DAY_MS,
