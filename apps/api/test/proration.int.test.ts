@@ -1,10 +1,10 @@
-import { useTestServices } from '@billing/testing';
 import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
+import { useTestServices } from '@billing/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DAY_MS,
   json,
-  seedCataloguePrices,
+  seedPlanPrices,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -44,7 +44,7 @@ beforeAll(async () => {
       priceByRef.set(lookupKey, price.id);
     }
   }
-  await seedCataloguePrices(t.db, t.catalogue, (ref) => priceByRef.get(ref)!);
+  await seedPlanPrices(t.db, t.planList, (ref) => priceByRef.get(ref)!);
 });
 
 afterAll(async () => {

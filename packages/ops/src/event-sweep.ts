@@ -1,7 +1,7 @@
 import { type Database, stripeEventSweeps, webhookEvents } from '@billing/db';
 import { type Logger, moduleLogger } from '@billing/logger';
 import { bullOptions, createQueue, jobCatalog, parsePayload, QUEUES } from '@billing/queue';
-import { type RedisClient } from '@billing/redis';
+import type { RedisClient } from '@billing/redis';
 import type { Stripe } from '@billing/stripe';
 import { describeError } from '@billing/sync';
 import { type Queue, Worker } from 'bullmq';

@@ -1,8 +1,8 @@
 import { createDb, stripeEventSweeps, webhookEvents } from '@billing/db';
 import { createQueue, QUEUES } from '@billing/queue';
 import { closeRedis, createRedis, waitReady } from '@billing/redis';
-import { useTestServices } from '@billing/testing';
 import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
+import { useTestServices } from '@billing/testing';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
