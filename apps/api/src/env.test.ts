@@ -1,4 +1,9 @@
+import { logEnv } from '@billing/config';
+import { opsEnv } from '@billing/ops';
+import { composeEnvironments } from '@billing/testing/compose';
+import { usageEnv } from '@billing/usage';
 import { describe, expect, it } from 'vitest';
+import { billingPageConfig } from './billing-page/env.js';
 import { loadApiConfig } from './env.js';
 
 describe('API configuration', () => {
@@ -52,5 +57,20 @@ describe('API configuration', () => {
 
   it('names API_PORT when it is not a port', () => {
     expect(() => loadApiConfig({ API_PORT: 'http' })).toThrow(/API_PORT/);
+  });
+});
+
+describe('the environment docker compose gives the api service', () => {
+  it.each(composeEnvironments('api'))('is accepted by every loader (%s)', (_label, env) => {
+    const config = loadApiConfig(env);
+    expect(config.port).toBe(3001);
+    expect(config.opsToken).toBeUndefined();
+    // No key: the compose simulator service stands in for Stripe.
+    expect(config.stripeSecretKey).toBe('sk_test_simulator');
+    expect(config.stripeApiBase).toBe('http://stripe-simulator:12111');
+    expect(() => usageEnv(env)).not.toThrow();
+    expect(() => opsEnv(env)).not.toThrow();
+    expect(billingPageConfig(env)).toEqual({ simulator: false });
+    expect(() => logEnv(env)).not.toThrow();
   });
 });
