@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PNPM = ['-y', 'pnpm@12.4.2'];
@@ -30,6 +31,28 @@ function run(cmd, args, options = {}) {
   return result.status ?? 1;
 }
 const pnpm = (...args) => run('npx', [...PNPM, ...args]);
+
+// 0. `.env` (git-ignored; `.env.example` lists every variable), read with Node's own parser
+// (util.parseEnv, Node 20.12+) so this script stays dependency-free and the apps need no
+// dotenv: they inherit this environment, and run on their own they read the same file through
+// @billing/config. A variable already set in the shell wins over the file. `npm test` takes
+// only where Postgres and Redis are: a developer's Stripe key or log settings must not change
+// what the suite sees.
+function loadDotEnv(only) {
+  const file = path.join(root, '.env');
+  if (!fs.existsSync(file)) return;
+  if (typeof parseEnv !== 'function') fail('reading .env needs Node.js 20.12 or newer');
+  const parsed = parseEnv(fs.readFileSync(file, 'utf8'));
+  const names = Object.keys(parsed).filter((name) => !only || only.includes(name));
+  let applied = 0;
+  for (const name of names) {
+    if (process.env[name] !== undefined) continue;
+    // '' means unset (as for every config loader): leave it out so defaults and discovery apply.
+    if (parsed[name] !== '') process.env[name] = parsed[name];
+    applied += 1;
+  }
+  log(`read .env (${applied} of ${names.length} variables; the shell's win)`);
+}
 
 // 1. Dependencies: install when node_modules is missing or older than the lockfile.
 function ensureInstalled() {
@@ -241,6 +264,9 @@ function startApps(extra = []) {
 }
 
 async function main() {
+  loadDotEnv(
+    command === 'test' || command === 'faults' ? ['DATABASE_URL', 'REDIS_URL'] : undefined,
+  );
   ensureInstalled();
   if (command === 'simulate') {
     process.exit(
