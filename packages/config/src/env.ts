@@ -227,5 +227,10 @@ export const serviceTokenEnv = (env: Env = processEnv()) =>
 export const logEnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /**
+   * `json`: one JSON object per line (production, log shippers). `pretty`: one readable line
+   * per log with the app first. Unset: pretty on a terminal outside production, else json.
+   */
+  LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be json or pretty' }).optional(),
 });
 export const logEnv = (env: Env = processEnv()) => parseEnv(logEnvSchema, env, 'logging');
