@@ -62,6 +62,8 @@ function ensureInstalled() {
   if (!stale) return;
   log('installing dependencies (pnpm 12.4.2, frozen lockfile)');
   if (pnpm('install', '--frozen-lockfile') !== 0) fail('pnpm install failed');
+  // pnpm leaves the marker alone when nothing changed; touch it so the next run skips this.
+  if (fs.existsSync(marker)) fs.utimesSync(marker, new Date(), new Date());
 }
 
 const answers = (host, port, timeoutMs = 700) =>
@@ -139,18 +141,15 @@ async function ensureServices() {
 
 const redact = (url) => url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
 
+// TypeScript entry points run with the installed tsx directly rather than through
+// `pnpm --filter … exec`: pnpm adds its own start-up time, and when the program fails it
+// prints an ERR_PNPM_RECURSIVE_EXEC_FIRST_FAIL stack under the program's own message.
+const TSX = path.join(root, 'node_modules/.bin/tsx');
+const runTs = (dir, entry, args = []) => run(TSX, [entry, ...args], { cwd: path.join(root, dir) });
+
 function migrate() {
   log('creating the database if needed, applying migrations, loading the plan catalogue');
-  const status = run('npx', [
-    ...PNPM,
-    '--filter',
-    '@billing/db',
-    'exec',
-    'tsx',
-    'src/migrate-cli.ts',
-    '--create',
-    '--seed',
-  ]);
+  const status = runTs('packages/db', 'src/migrate-cli.ts', ['--create', '--seed']);
   if (status !== 0) fail('migrations failed (see above)');
 }
 
@@ -185,6 +184,7 @@ const SIMULATOR = {
   name: 'stripe-simulator',
   dir: 'packages/testing',
   main: 'src/simulator/main.ts',
+  cli: 'src/simulator/cli.ts',
   url: (e) => `http://localhost:${e.STRIPE_SIMULATOR_PORT}/_simulator/status`,
 };
 
@@ -269,17 +269,7 @@ async function main() {
   );
   ensureInstalled();
   if (command === 'simulate') {
-    process.exit(
-      run('npx', [
-        ...PNPM,
-        '--filter',
-        '@billing/testing',
-        'exec',
-        'tsx',
-        'src/simulator/cli.ts',
-        ...rest,
-      ]),
-    );
+    process.exit(runTs(SIMULATOR.dir, SIMULATOR.cli, rest));
   }
   await ensureServices();
   if (command === 'start') {

@@ -1,8 +1,4 @@
 import { parseArgs } from 'node:util';
-import { dbEnv, loadOrExit } from '@billing/config';
-import { apiKeys, createDb } from '@billing/db';
-import { and, eq, isNull } from 'drizzle-orm';
-import { createApiKey } from '../auth/api-keys.js';
 
 // API keys for the billing API, managed by an operator:
 //   api-keys create --user <userId> [--name <label>]   a key that may act only for that user
@@ -23,6 +19,7 @@ const options = {
   user: { type: 'string' },
   service: { type: 'boolean' },
   name: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 try {
   parsed = parseArgs({ options, allowPositionals: true, strict: true });
@@ -30,7 +27,20 @@ try {
   fail(`${(error as Error).message}\n${usage}`);
 }
 const [command, ...rest] = parsed.positionals;
-const { user, service, name } = parsed.values;
+const { user, service, name, help } = parsed.values;
+if (help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+// Loaded after the arguments, so --help answers without the database code.
+const [{ dbEnv, loadOrExit }, { apiKeys, createDb }, { and, eq, isNull }, { createApiKey }] =
+  await Promise.all([
+    import('@billing/config'),
+    import('@billing/db'),
+    import('drizzle-orm'),
+    import('../auth/api-keys.js'),
+  ]);
 
 const { DATABASE_URL } = loadOrExit(() => dbEnv());
 const handle = createDb({ url: DATABASE_URL, max: 1, applicationName: 'api-keys-cli' });

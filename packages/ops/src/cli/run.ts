@@ -26,45 +26,37 @@ import {
   BACKFILL_RESOURCES,
   type BackfillResource,
   isBackfillResource,
-} from '../backfill/resources.js';
+} from '../backfill/resource-names.js';
 import { dbReport, formatDbReport } from '../db-report.js';
 import { DeadLetterNotFoundError, listDeadLetters, replayDeadLetters } from '../dead-letters.js';
 import { backoffFromEnv, opsEnv } from '../env.js';
 import { fillGaps } from '../gaps.js';
 import type { BackoffOptions } from '../rate-limit.js';
+import { type Command, USAGE } from './usage.js';
+
+export type { Command } from './usage.js';
 
 /**
- * The ops CLIs. Each entry file (`dead-letters.ts`, `backfill.ts`, …) calls `runCli` with its
- * command; tests call it in-process with their own environment. Exit codes: 0 done,
- * 1 failed or incomplete (a backfill stopped by a 429 storm, a gap fill cut short),
- * 2 bad arguments or configuration.
+ * The ops CLIs. Each entry file (`dead-letters.ts`, `backfill.ts`, …) calls `cliMain` (main.ts),
+ * which answers `--help` before loading this module; tests call `runCli` in-process with their
+ * own environment. Exit codes: 0 done, 1 failed or incomplete (a backfill stopped by a 429
+ * storm, a gap fill cut short), 2 bad arguments or configuration.
  */
-export type Command =
-  | 'dead-letters'
-  | 'replay'
-  | 'backfill'
-  | 'fill-gaps'
-  | 'db-report'
-  | 'stripe-sync';
-
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
+  /**
+   * Transient progress (backfill): on a terminal one line rewritten in place, else plain
+   * lines. Absent: no progress output (tests, --json).
+   */
+  progress?: (text: string) => void;
+  /** Report progress only every this many objects (plain-line output); unset: every object. */
+  progressEvery?: number;
 }
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 class UsageError extends Error {}
-
-const USAGE: Record<Command, string> = {
-  'dead-letters': 'dead-letters [--type TYPE] [--from TIME] [--to TIME] [--limit N] [--json]',
-  replay: 'replay (--event EVENT_ID | --all | [--type TYPE] [--from TIME] [--to TIME]) [--json]',
-  backfill: `backfill [--resources ${BACKFILL_RESOURCES.join(',')}] [--account ACCT] [--restart] [--status] [--json]`,
-  'fill-gaps': 'fill-gaps [--since TIME] [--dry-run] [--json]',
-  'db-report': 'db-report [--limit N] [--json]',
-  'stripe-sync':
-    'stripe-sync [--resources LIST] [--fill-gaps]   (enqueues a run for the stripe-sync worker)',
-};
 
 const parseTime = (name: string, value: string | undefined): Date | undefined => {
   if (value === undefined) return undefined;
@@ -315,12 +307,23 @@ async function dispatch(
       const backoff = r.backoff();
       const cache = await r.cache();
       if (!cache) io.err('redis does not answer: cached billing state will expire by TTL instead');
+      const progress = a.json ? undefined : io.progress;
       const report = await runBackfill(
         { db: handle.db, sql: handle.sql, stripe, cache },
         {
           resources: resourceList,
           account: str(a.account) ?? null,
           restart: a.restart === true,
+          // Stripe's lists have no total, so progress is a count: every object on a terminal
+          // (the line is rewritten), every PROGRESS_EVERY objects in a log.
+          onProgress: progress
+            ? ({ resource, processed, cursor }) => {
+                if (io.progressEvery && processed % io.progressEvery !== 0) return;
+                progress(
+                  `backfill ${resource}: ${processed.toLocaleString('en')} read (at ${cursor})`,
+                );
+              }
+            : undefined,
           backoff: {
             ...backoff,
             onRetry: ({ attempt, delayMs }) =>
