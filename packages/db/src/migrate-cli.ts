@@ -21,7 +21,7 @@ try {
   process.exit(2);
 }
 if (args.help) {
-  console.log(USAGE);
+  process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
 

@@ -9,7 +9,7 @@ import {
 } from '@billing/sync';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Lister } from './paginate.js';
-import { BACKFILL_RESOURCES, type BackfillResource } from './resource-names.js';
+import type { BackfillResource } from './resource-names.js';
 
 export { BACKFILL_RESOURCES, type BackfillResource, isBackfillResource } from './resource-names.js';
 
