@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createDb } from '@billing/db';
 import { rootLogger } from '@billing/logger';
@@ -10,7 +11,7 @@ import { useTestServices } from '@billing/testing';
 import { startFakeStripe } from '@billing/testing/stripe';
 import { ingestUsage } from '@billing/usage';
 import { QueueEvents } from 'bullmq';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { NIGHTLY_SCHEDULER_ID, startUsageWorker, type UsageWorker } from '../src/worker.js';
 
 const services = await useTestServices('usage-worker');
@@ -139,7 +140,7 @@ describe('roll-up jobs', () => {
     const progress: unknown[] = [];
     events.on('progress', ({ data }) => progress.push(data));
     const job = await addJob(queue, 'usage.rollup', { userId: 'job_user', trigger: 'manual' });
-    const result = await job.waitUntilFinished(events, 20_000);
+    const result = await job.waitUntilFinished(events, 60_000);
     await events.close();
     expect(result).toMatchObject({ status: 'completed', rowsClaimed: 30, chunks: 5 });
     expect(progress.length).toBeGreaterThanOrEqual(5);
@@ -155,7 +156,7 @@ describe('roll-up jobs', () => {
     const events = queueEvents(queue.name);
     await events.waitUntilReady();
     const job = await queue.add('usage.rollup', { trigger: 'whenever' }, { attempts: 5 });
-    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/invalid payload/);
+    await expect(job.waitUntilFinished(events, 60_000)).rejects.toThrow(/invalid payload/);
     const failed = await queue.getJob(job.id!);
     expect(failed?.attemptsMade).toBe(1);
     await events.close();
@@ -171,7 +172,45 @@ const freePort = () =>
     });
   });
 
-function runNode(args: string[], env: Record<string, string>) {
+/** Every process a test here started; afterEach stops any still running, pass or fail. */
+interface NodeProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  exited: Promise<number | null>;
+  output: () => { stdout: string; stderr: string };
+}
+const started: NodeProcess[] = [];
+afterEach(async () => {
+  for (const proc of started.splice(0)) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) continue;
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+});
+
+async function eventuallyAnswers(
+  url: string,
+  proc: NodeProcess,
+  timeoutMs: number,
+): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.child.exitCode !== null) {
+      throw new Error(`exited with ${proc.child.exitCode}: ${JSON.stringify(proc.output())}`);
+    }
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) }).catch(
+      () => undefined,
+    );
+    if (response) return response;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${url} did not answer within ${timeoutMs} ms: ${JSON.stringify(proc.output())}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function runNode(args: string[], env: Record<string, string>): NodeProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: appDir,
     env: {
@@ -189,7 +228,9 @@ function runNode(args: string[], env: Record<string, string>) {
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => ({ stdout, stderr }) };
+  const proc: NodeProcess = { child, exited, output: () => ({ stdout, stderr }) };
+  started.push(proc);
+  return proc;
 }
 
 describe('Stripe Billing Meter reporting', () => {
@@ -211,7 +252,7 @@ describe('Stripe Billing Meter reporting', () => {
         userId: 'meter_user',
         trigger: 'manual',
       });
-      await job.waitUntilFinished(events, 20_000);
+      await job.waitUntilFinished(events, 60_000);
       await events.close();
       const sent = [...fake.state.meterEvents.values()];
       expect(
@@ -259,12 +300,10 @@ describe('process', () => {
       WORKER_USAGE_PORT: String(port),
     });
     const base = `http://127.0.0.1:${port}`;
-    let health: Response | undefined;
-    for (let i = 0; i < 100 && !health; i++) {
-      health = await fetch(`${base}/healthz`).catch(() => undefined);
-      if (!health) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(health?.status).toBe(200);
+    // Start-up on a busy two-core machine can take many seconds: wait for the process to
+    // answer (or exit) for up to a minute rather than a fixed number of attempts.
+    const health = await eventuallyAnswers(`${base}/healthz`, proc, 60_000);
+    expect(health.status, JSON.stringify(proc.output())).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('usage_rollup_runs_total');

@@ -68,7 +68,7 @@ describe('scheduled stripe sync', () => {
             throw new Error(`sync failed: ${(await queue.getJob(job.id!))?.failedReason}`);
           return state === 'completed' ? queue.getJob(job.id!) : undefined;
         },
-        45_000,
+        60_000,
         'the sync job',
       );
       expect(done?.returnvalue).toEqual({
@@ -104,7 +104,7 @@ describe('scheduled stripe sync', () => {
           // The first attempt failed; BullMQ has scheduled the retry (delayed).
           return current?.failedReason || undefined;
         },
-        45_000,
+        60_000,
         'the failed attempt',
       );
       expect(reason).toMatch(/stripe sync incomplete: products incomplete at start/);

@@ -26,7 +26,7 @@ let page: Page;
 beforeAll(async () => {
   stack = await startBrowserStack(services);
   page = await stack.browser.newPage();
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(60_000);
 }, 90_000);
 
 afterAll(async () => {
@@ -61,7 +61,7 @@ describe('billing page (simulator mode)', () => {
 
     await page.getByTestId('checkout-pay').click();
     await page.waitForURL((url) => url.pathname === '/billing');
-    await expect.poll(() => text('plan-name'), { timeout: 30_000 }).toBe('Pro');
+    await expect.poll(() => text('plan-name'), { timeout: 60_000 }).toBe('Pro');
     expect(await text('status')).toBe('active');
     expect(await text('period')).toContain('billed monthly');
     // The success redirect's ?checkout=success is consumed; the user stays in the URL.
@@ -103,7 +103,7 @@ describe('billing page (simulator mode)', () => {
     await expect
       .poll(() => text('banner'))
       .toMatch(/Switching to Business|You are now on Business/);
-    await expect.poll(() => text('plan-name'), { timeout: 30_000 }).toBe('Business');
+    await expect.poll(() => text('plan-name'), { timeout: 60_000 }).toBe('Business');
     expect(await text('banner')).toBe('You are now on Business (yearly).');
     expect(await text('period')).toContain('billed yearly');
     expect(await page.getByTestId('plan-business').locator('button').textContent()).toBe(
@@ -126,7 +126,7 @@ describe('billing page (simulator mode)', () => {
   it('cancels at the period end and says when the plan ends', async () => {
     await page.getByTestId('cancel').click();
     await expect
-      .poll(() => page.getByTestId('cancel-note').isVisible(), { timeout: 30_000 })
+      .poll(() => page.getByTestId('cancel-note').isVisible(), { timeout: 60_000 })
       .toBe(true);
     expect(await text('cancel-note')).toMatch(
       /^Cancels on .+: Business stays active until then\.$/,
@@ -226,7 +226,7 @@ describe('billing page (API-key mode)', () => {
 
     await page.getByTestId('resume').click();
     await expect
-      .poll(() => page.getByTestId('cancel-note').isVisible(), { timeout: 30_000 })
+      .poll(() => page.getByTestId('cancel-note').isVisible(), { timeout: 60_000 })
       .toBe(false);
     expect(await text('banner')).toBe('The subscription continues.');
     await shot('07-api-key-mode');

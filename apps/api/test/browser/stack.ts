@@ -136,14 +136,14 @@ export async function startSimulatedStack(services: TestServices): Promise<Simul
         env,
         port: ingressPort,
         healthPath: '/readyz',
-        timeoutMs: 45_000,
+        timeoutMs: 60_000,
       }),
       startApp({
         app: 'worker-webhooks',
         env,
         port: workerPort,
         healthPath: '/readyz',
-        timeoutMs: 45_000,
+        timeoutMs: 60_000,
       }),
     ]);
     stops.push(ingress.stop, worker.stop);
