@@ -82,6 +82,69 @@ describe('subscription periods', () => {
     expect(yearly).toMatchObject({ unit: 'year', count: 1 });
   });
 
+  it('keeps a month-end anchor across short months, in both directions', () => {
+    // Anchored on the 31st, stored period Feb 28 → Mar 31: Stripe's next periods are
+    // Mar 31 → Apr 30 → May 31 and its previous one Jan 31 → Feb 28. Stepping from the stored
+    // boundaries without the anchor day gave Apr 30 → May 30 and Jan 28 → Feb 28.
+    const endOfMonth = anchorFromSubscription({
+      currentPeriodStart: d('2026-02-28T12:00:00Z'),
+      currentPeriodEnd: d('2026-03-31T12:00:00Z'),
+      interval: 'month',
+      createdAt: d('2025-10-31T12:00:00Z'),
+    });
+    expect(endOfMonth.anchorDay).toBe(31);
+    expect(iso(subscriptionPeriodAt(endOfMonth, d('2026-05-15T00:00:00Z')))).toEqual([
+      '2026-04-30T12:00:00.000Z',
+      '2026-05-31T12:00:00.000Z',
+    ]);
+    expect(iso(subscriptionPeriodAt(endOfMonth, d('2026-05-31T00:00:00Z')))).toEqual([
+      '2026-04-30T12:00:00.000Z',
+      '2026-05-31T12:00:00.000Z',
+    ]);
+    expect(iso(subscriptionPeriodAt(endOfMonth, d('2026-02-01T00:00:00Z')))).toEqual([
+      '2026-01-31T12:00:00.000Z',
+      '2026-02-28T12:00:00.000Z',
+    ]);
+    expect(iso(subscriptionPeriodAt(endOfMonth, d('2026-01-30T00:00:00Z')))).toEqual([
+      '2025-12-31T12:00:00.000Z',
+      '2026-01-31T12:00:00.000Z',
+    ]);
+  });
+
+  it('reads the anchor day from whichever boundary is not clamped (29th, 30th)', () => {
+    const on29 = anchorFromSubscription({
+      currentPeriodStart: d('2026-01-29T00:00:00Z'),
+      currentPeriodEnd: d('2026-02-28T00:00:00Z'),
+      interval: 'month',
+      createdAt: null,
+    });
+    expect(on29.anchorDay).toBe(29);
+    expect(iso(subscriptionPeriodAt(on29, d('2026-03-10T00:00:00Z')))).toEqual([
+      '2026-02-28T00:00:00.000Z',
+      '2026-03-29T00:00:00.000Z',
+    ]);
+    const on30 = anchorFromSubscription({
+      currentPeriodStart: d('2026-04-30T00:00:00Z'),
+      currentPeriodEnd: d('2026-05-30T00:00:00Z'),
+      interval: 'month',
+      createdAt: null,
+    });
+    expect(iso(subscriptionPeriodAt(on30, d('2027-02-28T01:00:00Z')))).toEqual([
+      '2027-02-28T00:00:00.000Z',
+      '2027-03-30T00:00:00.000Z',
+    ]);
+    const leapYearly = anchorFromSubscription({
+      currentPeriodStart: d('2027-02-28T00:00:00Z'),
+      currentPeriodEnd: d('2028-02-29T00:00:00Z'),
+      interval: 'year',
+      createdAt: null,
+    });
+    expect(iso(subscriptionPeriodAt(leapYearly, d('2026-06-01T00:00:00Z')))).toEqual([
+      '2026-02-28T00:00:00.000Z',
+      '2027-02-28T00:00:00.000Z',
+    ]);
+  });
+
   it('puts usage from before the subscription existed into free periods', () => {
     const period = periodAt(monthly, d('2025-10-20T00:00:00Z'), free);
     expect(period.source).toBe('free');

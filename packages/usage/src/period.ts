@@ -20,6 +20,12 @@ export interface BillingAnchor {
   count: number;
   /** When the subscription began; usage before it belongs to the free rule's periods. */
   createdAt: Date | null;
+  /**
+   * Day of the month every period of a monthly/yearly plan starts on, before clamping to
+   * shorter months (Stripe's billing cycle anchor day): a plan anchored on the 31st runs
+   * Jan 31 → Feb 28 → Mar 31, not Feb 28 → Mar 28. Null for day/week plans.
+   */
+  anchorDay: number | null;
 }
 
 const DAY_MS = 86_400_000;
@@ -29,12 +35,12 @@ const daysInMonthUtc = (year: number, month: number) =>
   new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
 
 /** Adds whole months in UTC, clamping the day (Jan 31 + 1 month = Feb 28/29), as Stripe does. */
-export function addMonthsUtc(date: Date, months: number): Date {
+export function addMonthsUtc(date: Date, months: number, anchorDay = date.getUTCDate()): Date {
   const year = date.getUTCFullYear();
   const month = date.getUTCMonth() + months;
   const targetYear = year + Math.floor(month / 12);
   const targetMonth = ((month % 12) + 12) % 12;
-  const day = Math.min(date.getUTCDate(), daysInMonthUtc(targetYear, targetMonth));
+  const day = Math.min(anchorDay, daysInMonthUtc(targetYear, targetMonth));
   return new Date(
     Date.UTC(
       targetYear,
@@ -48,16 +54,22 @@ export function addMonthsUtc(date: Date, months: number): Date {
   );
 }
 
-export function addUnits(date: Date, unit: IntervalUnit, n: number): Date {
+/** `date` moved by n units; months and years land on `anchorDay`, clamped to the month. */
+export function addUnits(
+  date: Date,
+  unit: IntervalUnit,
+  n: number,
+  anchorDay = date.getUTCDate(),
+): Date {
   switch (unit) {
     case 'day':
       return new Date(date.getTime() + n * DAY_MS);
     case 'week':
       return new Date(date.getTime() + n * 7 * DAY_MS);
     case 'month':
-      return addMonthsUtc(date, n);
+      return addMonthsUtc(date, n, anchorDay);
     case 'year':
-      return addMonthsUtc(date, 12 * n);
+      return addMonthsUtc(date, 12 * n, anchorDay);
   }
 }
 
@@ -90,12 +102,19 @@ export function anchorFromSubscription(row: {
             ? 'week'
             : 'day';
   const count = Math.max(1, Math.round(length / APPROX_UNIT_MS[unit]));
+  // Of two consecutive period boundaries at most one is clamped (no two adjacent months are
+  // both shorter than the anchor day), so the later of the two days is the anchor day.
+  const anchorDay =
+    unit === 'month' || unit === 'year'
+      ? Math.max(row.currentPeriodStart.getUTCDate(), row.currentPeriodEnd.getUTCDate())
+      : null;
   return {
     currentPeriodStart: row.currentPeriodStart,
     currentPeriodEnd: row.currentPeriodEnd,
     unit,
     count,
     createdAt: row.createdAt,
+    anchorDay,
   };
 }
 
@@ -103,8 +122,14 @@ export function anchorFromSubscription(row: {
  * Index k such that base + k·step <= at < base + (k+1)·step: an estimate from the average
  * unit length, then corrected (months differ in length).
  */
-function stepIndex(base: Date, at: Date, unit: IntervalUnit, count: number): number {
-  const step = (k: number) => addUnits(base, unit, k * count).getTime();
+function stepIndex(
+  base: Date,
+  at: Date,
+  unit: IntervalUnit,
+  count: number,
+  anchorDay: number | undefined,
+): number {
+  const step = (k: number) => addUnits(base, unit, k * count, anchorDay).getTime();
   let k = Math.floor((at.getTime() - base.getTime()) / (APPROX_UNIT_MS[unit] * count));
   while (step(k) > at.getTime()) k--;
   while (step(k + 1) <= at.getTime()) k++;
@@ -119,13 +144,14 @@ function stepIndex(base: Date, at: Date, unit: IntervalUnit, count: number): num
  */
 export function subscriptionPeriodAt(anchor: BillingAnchor, at: Date): BillingPeriod {
   const { currentPeriodStart: start, currentPeriodEnd: end, unit, count } = anchor;
+  const anchorDay = anchor.anchorDay ?? undefined;
   const t = at.getTime();
   if (t >= start.getTime() && t < end.getTime()) return { start, end, source: 'subscription' };
   const base = t >= end.getTime() ? end : start;
-  const k = stepIndex(base, at, unit, count);
+  const k = stepIndex(base, at, unit, count, anchorDay);
   return {
-    start: addUnits(base, unit, k * count),
-    end: addUnits(base, unit, (k + 1) * count),
+    start: addUnits(base, unit, k * count, anchorDay),
+    end: addUnits(base, unit, (k + 1) * count, anchorDay),
     source: 'subscription',
   };
 }
