@@ -153,45 +153,52 @@ function migrate() {
   if (status !== 0) fail('migrations failed (see above)');
 }
 
-// 3. The apps, each its own process; Ctrl-C / SIGTERM stops them all cleanly.
+// 3. The apps, each its own process; Ctrl-C / SIGTERM stops them all cleanly. `ready` is the
+// URL that answers 200 once the app can do its work (its dependencies answer).
+const port = (e, name, fallback) => e[name] || fallback;
 const APPS = [
   {
     name: 'ingress',
     dir: 'apps/ingress',
-    url: (e) => `http://localhost:${e.INGRESS_PORT ?? 3000}/webhooks/stripe`,
+    url: (e) => `http://localhost:${port(e, 'INGRESS_PORT', 3000)}/webhooks/stripe`,
+    ready: (e) => `http://127.0.0.1:${port(e, 'INGRESS_PORT', 3000)}/readyz`,
   },
   {
     name: 'worker-webhooks',
     dir: 'apps/worker-webhooks',
-    url: (e) => `http://localhost:${e.WORKER_WEBHOOKS_PORT ?? 3002}/metrics`,
+    url: (e) => `http://localhost:${port(e, 'WORKER_WEBHOOKS_PORT', 3002)}/metrics`,
+    ready: (e) => `http://127.0.0.1:${port(e, 'WORKER_WEBHOOKS_PORT', 3002)}/readyz`,
   },
   {
     name: 'worker-usage',
     dir: 'apps/worker-usage',
-    url: (e) => `http://localhost:${e.WORKER_USAGE_PORT ?? 3003}/metrics`,
+    url: (e) => `http://localhost:${port(e, 'WORKER_USAGE_PORT', 3003)}/metrics`,
+    ready: (e) => `http://127.0.0.1:${port(e, 'WORKER_USAGE_PORT', 3003)}/readyz`,
   },
   {
     name: 'api',
     dir: 'apps/api',
-    url: (e) => `http://localhost:${e.API_PORT ?? 3001}/api/openapi.json`,
+    url: (e) => `http://localhost:${port(e, 'API_PORT', 3001)}/api/openapi.json`,
+    ready: (e) => `http://127.0.0.1:${port(e, 'API_PORT', 3001)}/readyz`,
   },
 ];
 
 // Without STRIPE_SECRET_KEY the apps talk to the bundled Stripe simulator (packages/testing),
-// which also sends the signed webhooks to the ingress. It starts first so its catalogue
-// webhooks are retried until the ingress answers.
+// which also sends the signed webhooks to the ingress. It starts once the ingress answers
+// /readyz: started first, every cold start logged a failed delivery per catalogue webhook.
 const SIMULATOR = {
   name: 'stripe-simulator',
   dir: 'packages/testing',
   main: 'src/simulator/main.ts',
   cli: 'src/simulator/cli.ts',
   url: (e) => `http://localhost:${e.STRIPE_SIMULATOR_PORT}/_simulator/status`,
+  ready: (e) => `http://127.0.0.1:${e.STRIPE_SIMULATOR_PORT}/_simulator/status`,
 };
 
 function simulatorMode() {
   const env = process.env;
   if (env.STRIPE_SECRET_KEY) return false;
-  env.STRIPE_SIMULATOR_PORT ??= '12111';
+  env.STRIPE_SIMULATOR_PORT ||= '12111';
   env.STRIPE_API_BASE = `http://127.0.0.1:${env.STRIPE_SIMULATOR_PORT}`;
   env.STRIPE_SECRET_KEY = 'sk_test_simulator';
   // Lets the API's billing page offer its simulator-only user picker (see apps/api billing-page).
@@ -199,30 +206,23 @@ function simulatorMode() {
   return true;
 }
 
-function startApps(extra = []) {
-  const children = [];
-  const present = [
-    ...extra,
-    ...APPS.filter((app) => fs.existsSync(path.join(root, app.dir, 'src/main.ts'))),
-  ];
-  for (const app of present) {
-    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [app.main ?? 'src/main.ts'], {
-      cwd: path.join(root, app.dir),
-      env: process.env,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      // Each app in its own process group: a Ctrl-C in the terminal reaches only this script,
-      // which then sends every app one SIGTERM. Sharing the group, an app got the terminal's
-      // SIGINT and then this script's SIGTERM, and apps treat a second signal as "exit now".
-      detached: true,
-    });
-    child.on('exit', (code, signal) => {
-      if (!stopping) {
-        console.error(`[stack] ${app.name} exited (${signal ?? code}); stopping everything`);
-        stop(1);
-      }
-    });
-    children.push({ app, child });
+/** Resolves true once `url` answers 2xx, false if `child` exits or `seconds` pass first. */
+async function answersReady(url, child, seconds = 120) {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
+  return false;
+}
+
+async function startApps(withSimulator) {
+  const children = [];
   let stopping = false;
   const stop = (code = 0) => {
     if (stopping) return;
@@ -248,14 +248,59 @@ function startApps(extra = []) {
   process.on('exit', () => {
     for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
   });
-  log('running:');
-  for (const { app } of children) console.log(`  ${app.name.padEnd(16)} ${app.url(process.env)}`);
-  const api = children.find(({ app }) => app.name === 'api');
+
+  const launch = (app) => {
+    const child = spawn(TSX, [app.main ?? 'src/main.ts'], {
+      cwd: path.join(root, app.dir),
+      env: process.env,
+      // The apps write to this terminal themselves: on a terminal their logger prints one
+      // readable line per log, the app name first (LOG_FORMAT=json keeps JSON).
+      stdio: ['ignore', 'inherit', 'inherit'],
+      // Each app in its own process group: a Ctrl-C in the terminal reaches only this script,
+      // which then sends every app one SIGTERM. Sharing the group, an app got the terminal's
+      // SIGINT and then this script's SIGTERM, and apps treat a second signal as "exit now".
+      detached: true,
+    });
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(`[stack] ${app.name} exited (${signal ?? code}); stopping everything`);
+        stop(1);
+      }
+    });
+    const entry = { app, child };
+    children.push(entry);
+    return entry;
+  };
+  const waitReady = async ({ app, child }) => {
+    if (await answersReady(app.ready(process.env), child)) return;
+    if (!stopping) {
+      console.error(
+        `[stack] ${app.name} did not answer ${app.ready(process.env)}; stopping everything`,
+      );
+      stop(1);
+    }
+    await new Promise(() => {}); // stop() exits the process
+  };
+
+  const apps = APPS.filter((app) => fs.existsSync(path.join(root, app.dir, 'src/main.ts'))).map(
+    launch,
+  );
+  if (withSimulator) {
+    const ingress = apps.find(({ app }) => app.name === 'ingress');
+    if (ingress) await waitReady(ingress);
+    apps.unshift(launch(SIMULATOR));
+  }
+  await Promise.all(apps.map(waitReady));
+
+  // Printed only now: every URL below answers.
+  log('running (every app answers /readyz):');
+  for (const { app } of apps) console.log(`  ${app.name.padEnd(16)} ${app.url(process.env)}`);
+  const api = apps.find(({ app }) => app.name === 'api');
   if (api) {
     const page = api.app.url(process.env).replace('/api/openapi.json', '/billing');
     console.log(`  ${'billing page'.padEnd(16)} ${page}`);
   }
-  if (extra.includes(SIMULATOR)) {
+  if (withSimulator) {
     log(
       'simulator mode: no STRIPE_SECRET_KEY, so the apps use the bundled Stripe simulator; try `npm run simulate -- journey`',
     );
@@ -274,7 +319,7 @@ async function main() {
   await ensureServices();
   if (command === 'start') {
     migrate();
-    startApps(simulatorMode() ? [SIMULATOR] : []);
+    await startApps(simulatorMode());
     return;
   }
   if (command === 'test') {

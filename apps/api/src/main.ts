@@ -1,7 +1,7 @@
 import { createTieredCache } from '@billing/cache';
 import { loadOrExit, loadPlanCatalogue } from '@billing/config';
 import { createDb, seedPlans } from '@billing/db';
-import { rootLogger } from '@billing/logger';
+import { configureLogger, rootLogger } from '@billing/logger';
 import {
   closeOpsQueues,
   createOpsQueues,
@@ -24,6 +24,7 @@ import { loadApiConfig } from './env.js';
  * seed `plans` → Redis (cache role) → cache subscriber → HTTP. SIGTERM: stop accepting,
  * drain, flush request metrics, close the cache, Redis and Postgres.
  */
+configureLogger({ app: 'api' });
 const logger = rootLogger();
 const config = loadOrExit(loadApiConfig);
 const usageConfig = loadOrExit(usageEnv);

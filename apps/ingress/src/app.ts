@@ -220,7 +220,8 @@ export function createIngressApp(deps: IngressDeps): express.Express {
 
     // 6. Answer. Which secret matched is logged so an operator knows when the old one is idle.
     metrics.outcome('accepted');
-    log.info({ eventId: id, type, job, secretIndex: verified.secretIndex }, 'webhook accepted');
+    // Debug: one line per delivery drowned everything else (the ingress_* metrics count them).
+    log.debug({ eventId: id, type, job, secretIndex: verified.secretIndex }, 'webhook accepted');
     closeIfStopping(res);
     res.status(200).json(ACCEPTED);
   };

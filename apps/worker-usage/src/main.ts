@@ -1,6 +1,6 @@
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
-import { rootLogger } from '@billing/logger';
+import { configureLogger, rootLogger } from '@billing/logger';
 import { backoffFromEnv, opsEnv, startStripeSyncWorker } from '@billing/ops';
 import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
 import { closeRedis, createQueue, createRedis, QUEUES } from '@billing/queue';
@@ -23,7 +23,8 @@ import { startUsageWorker } from './worker.js';
 const env = loadOrExit(() => workerUsageEnv());
 const ops = loadOrExit(() => opsEnv());
 const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
-const logger = rootLogger().child({ app: 'worker-usage' });
+configureLogger({ app: 'worker-usage' });
+const logger = rootLogger();
 const registry = createRegistry('worker-usage');
 
 // The roll-up uses a few connections; the scheduled Stripe sync (when on) up to five more.

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
-import { moduleLogger } from '@billing/logger';
+import { configureLogger, rootLogger } from '@billing/logger';
 import { dbPoolMetrics, queueMetrics } from '@billing/ops/metrics';
 import { closeRedis, createQueue, createRedisClient, QUEUES } from '@billing/queue';
 import {
@@ -20,7 +20,8 @@ import { startWebhookWorker } from './worker.js';
 
 const env = loadOrExit(() => workerEnv());
 const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
-const logger = moduleLogger('worker-webhooks');
+configureLogger({ app: 'worker-webhooks' });
+const logger = rootLogger();
 
 // Every in-flight event holds one connection for its transaction, plus one for recording a
 // failed attempt outside it.

@@ -65,10 +65,9 @@ export async function writeResolvingTies<N, R>(
   const fresh = await ctx.refetcher!.retrieve(family, id, source.account);
   const next = fresh ? options.fromStripe(fresh) : normalized;
   const second = await options.write(next, true);
-  ctx.logger.info(
-    { family, objectId: id, eventId: source.eventId, refetched: fresh !== null },
-    'same-second tie resolved',
-  );
+  // Debug: a renewal storm resolves hundreds of these, each one routine. The event id is
+  // already on ctx.logger (the worker binds it per event), so it is not repeated here.
+  ctx.logger.debug({ family, objectId: id, refetched: fresh !== null }, 'same-second tie resolved');
   return {
     outcome: second.outcome === 'applied' ? 'applied' : 'stale',
     normalized: next,
