@@ -225,6 +225,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   if (deps.ops) {
     app.use(
       '/ops/queues',
+      markRouteBase,
       queueDashboard({ queues: deps.ops.queues, credentials: deps.ops.credentials }),
     );
   }

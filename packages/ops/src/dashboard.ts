@@ -30,18 +30,42 @@ export function isAllowedDashboardWrite(method: string, path: string): boolean {
   return method === 'PUT' && ALLOWED_WRITES.some((pattern) => pattern.test(path));
 }
 
+/**
+ * Job data as the dashboard shows it: a field holding a JSON document as a string (the
+ * stripe-events job keeps the raw event body, byte for byte, in `raw`) is shown parsed, so it
+ * reads as JSON rather than one long escaped string. The job itself is not changed.
+ */
+export function showJsonStrings(data: unknown): unknown {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return data;
+  const shown: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data)) {
+    shown[key] = value;
+    if (typeof value !== 'string' || !/^\s*[[{]/.test(value)) continue;
+    try {
+      shown[key] = JSON.parse(value);
+    } catch {
+      // not JSON after all: shown as the string it is
+    }
+  }
+  return shown;
+}
+
 /** bull-board for `queues`, with only retry and clean allowed. Mount behind ops auth. */
 export function createQueueDashboard(options: QueueDashboardOptions): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(options.basePath.replace(/\/$/, ''));
   createBullBoard({
-    queues: options.queues.map(
-      (queue) =>
-        new BullMQAdapter(queue, {
-          readOnlyMode: false,
-          allowRetries: true,
-        }),
-    ),
+    queues: options.queues.map((queue) => {
+      const adapter = new BullMQAdapter(queue, {
+        readOnlyMode: false,
+        allowRetries: true,
+        // Retrying completed jobs is refused below (re-applying a processed event is what the
+        // replay CLI is for), so bull-board must not offer its "Retry all" on that tab.
+        allowCompletedRetries: false,
+      });
+      adapter.setFormatter('data', showJsonStrings);
+      return adapter;
+    }),
     serverAdapter,
     options: {
       uiConfig: {
