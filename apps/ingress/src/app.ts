@@ -112,7 +112,7 @@ function toJob(body: unknown): { job: EventJobName; id: string; type: string } {
 export function createIngressApp(deps: IngressDeps): express.Express {
   const { config, queue, redis, registry } = deps;
   const log = deps.logger.child({ module: 'ingress' });
-  const metrics = createIngressMetrics(registry);
+  const metrics = createIngressMetrics(registry, config.webhookSecrets.length);
   const verifier = createSignatureVerifier({
     secrets: config.webhookSecrets,
     toleranceSeconds: config.toleranceSeconds,

@@ -294,6 +294,7 @@ describe('CLI', () => {
 
 describe('process', () => {
   it('serves /healthz, /readyz and /metrics and exits 0 on SIGTERM', async () => {
+    await sql`insert into usage_rollups (user_id, status, finished_at) values ('metrics_probe', 'completed', now())`;
     const port = await freePort();
     const proc = runNode(['src/main.ts'], {
       REDIS_PREFIX: `${services.redisPrefix}main`,
@@ -306,7 +307,23 @@ describe('process', () => {
     expect(health.status, JSON.stringify(proc.output())).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toContain('usage_rollup_runs_total');
+    // Every outcome is exported from the start, at 0 in this new process.
+    for (const status of ['completed', 'aborted', 'failed']) {
+      expect(metrics).toMatch(
+        new RegExp(`usage_rollup_runs_total\\{[^}]*status="${status}"[^}]*\\} 0\\n`),
+      );
+    }
+    // The last success is the last completed run on record (one is recorded below, before
+    // the process started), never 0 ("1970", which fired UsageRollupStale on every start).
+    const [record] = await sql<{ at: number }[]>`
+      select extract(epoch from max(finished_at))::float8 as at
+      from usage_rollups where status = 'completed'`;
+    const gauge = Number(
+      /^usage_rollup_last_success_timestamp_seconds(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1] ??
+        Number.NaN,
+    );
+    expect(record?.at).toBeGreaterThan(0);
+    expect(gauge).toBeCloseTo(record!.at, 3);
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   });

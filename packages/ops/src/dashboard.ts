@@ -56,13 +56,17 @@ export function createQueueDashboard(options: QueueDashboardOptions): Router {
   serverAdapter.setBasePath(options.basePath.replace(/\/$/, ''));
   createBullBoard({
     queues: options.queues.map((queue) => {
-      const adapter = new BullMQAdapter(queue, {
+      // BullMQAdapter's options type omits allowCompletedRetries, which its base class reads.
+      const adapterOptions: ConstructorParameters<typeof BullMQAdapter>[1] & {
+        allowCompletedRetries: boolean;
+      } = {
         readOnlyMode: false,
         allowRetries: true,
         // Retrying completed jobs is refused below (re-applying a processed event is what the
         // replay CLI is for), so bull-board must not offer its "Retry all" on that tab.
         allowCompletedRetries: false,
-      });
+      };
+      const adapter = new BullMQAdapter(queue, adapterOptions);
       adapter.setFormatter('data', showJsonStrings);
       return adapter;
     }),

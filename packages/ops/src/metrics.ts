@@ -21,6 +21,7 @@ export function queueMetrics(registry: Registry, queues: Queue[]): void {
     labelNames: ['queue'],
     registers: [registry],
   });
+  for (const queue of queues) errors.inc({ queue: queue.name }, 0);
   new Gauge({
     name: 'billing_queue_jobs',
     help: 'Jobs per queue and state (waiting, active, delayed, failed), read on scrape',
