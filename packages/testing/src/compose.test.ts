@@ -1,7 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are Compose's ${…} syntax under test
 import { dbEnv, plansEnv } from '@billing/config';
 import { describe, expect, it } from 'vitest';
-import { interpolate, renderCompose } from './compose.js';
+import { composeEnvironments, interpolate, renderCompose } from './compose.js';
+import { loadSimulatorConfig } from './simulator/env.js';
 
 describe('Compose interpolation (the renderer used without the compose plugin)', () => {
   const vars = { SET: 'value', EMPTY: '' };
@@ -60,6 +61,29 @@ describe('docker-compose.yml', () => {
     const withKey = renderCompose({ shell: { STRIPE_SECRET_KEY: 'sk_test_123' } });
     expect(withKey.services.api?.environment.STRIPE_SECRET_KEY).toBe('sk_test_123');
   });
+
+  it('has a simulator service where the apps look for one while no key is set', () => {
+    const simulator = project.services['stripe-simulator'];
+    expect(simulator?.depends_on?.ingress?.condition).toBe('service_healthy');
+    for (const name of apps) {
+      expect(project.services[name]!.environment.STRIPE_SIMULATOR_URL, name).toBe(
+        'http://stripe-simulator:12111',
+      );
+    }
+  });
+
+  it.each(composeEnvironments('stripe-simulator'))(
+    'gives the simulator an environment its loader accepts (%s)',
+    (_label, env) => {
+      expect(loadSimulatorConfig(env)).toMatchObject({
+        host: '0.0.0.0',
+        port: 12111,
+        webhookUrl: 'http://ingress:3000/webhooks/stripe',
+        webhookSecret: 'whsec_local_development_only',
+        stateFile: undefined,
+      });
+    },
+  );
 
   it('gives the migrate job an environment its loaders accept', () => {
     const env = project.services.migrate!.environment;
