@@ -25,8 +25,13 @@ export default defineConfig({
           exclude: ['**/node_modules/**'],
           globalSetup: ['packages/testing/src/global-setup.ts'],
           env: { NODE_ENV: 'test' },
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
+          // Deadlines for work that waits on processes, queues and pages are a minute, and the
+          // tests' own limits are above them so a slow machine (two cores shared with other
+          // work) shows the deadline's message, not a bare timeout. Waits are on conditions,
+          // never on elapsed time; vitest's expect.poll gives up after one second by default.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          expect: { poll: { timeout: 60_000 } },
         },
       },
       {

@@ -56,4 +56,22 @@ describe('migrate CLI', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/PLANS_FILE: cannot read/);
   });
+
+  it('prints its usage for --help and applies nothing (tried with --create on a new name)', async () => {
+    const name = `billing_help_${Date.now().toString(36)}`;
+    const url = withDatabase(services.databaseUrl, name);
+    const help = runCli({ DATABASE_URL: url }, '--help', '--create', '--seed');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: migrate \[--create\] \[--seed\]/);
+    const typo = runCli({ DATABASE_URL: url }, '--craete');
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toMatch(/craete/);
+    const admin = postgres(withDatabase(services.databaseUrl, 'postgres'), { max: 1 });
+    try {
+      const rows = await admin`select 1 from pg_database where datname = ${name}`;
+      expect(rows).toHaveLength(0);
+    } finally {
+      await admin.end();
+    }
+  });
 });

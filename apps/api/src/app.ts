@@ -263,6 +263,7 @@ export function createApiApp(deps: ApiDeps): ApiApp {
   if (deps.ops) {
     app.use(
       '/ops/queues',
+      markRouteBase,
       queueDashboard({ queues: deps.ops.queues, credentials: deps.ops.credentials, throttle }),
     );
   }

@@ -1,7 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { logEnv } from '@billing/config';
+import { opsEnv } from '@billing/ops';
+import { composeEnvironments } from '@billing/testing/compose';
+import { usageEnv } from '@billing/usage';
 import { describe, expect, it } from 'vitest';
+import { billingPageConfig } from './billing-page/env.js';
 import { loadApiConfig } from './env.js';
 
 describe('API configuration', () => {
@@ -101,4 +106,19 @@ describe('api main.ts in production', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/BILLING_SERVICE_TOKEN: is too predictable/);
   }, 60_000);
+});
+
+describe('the environment docker compose gives the api service', () => {
+  it.each(composeEnvironments('api'))('is accepted by every loader (%s)', (_label, env) => {
+    const config = loadApiConfig(env);
+    expect(config.port).toBe(3001);
+    expect(config.opsToken).toBeUndefined();
+    // No key: the compose simulator service stands in for Stripe.
+    expect(config.stripeSecretKey).toBe('sk_test_simulator');
+    expect(config.stripeApiBase).toBe('http://stripe-simulator:12111');
+    expect(() => usageEnv(env)).not.toThrow();
+    expect(() => opsEnv(env)).not.toThrow();
+    expect(billingPageConfig(env)).toEqual({ simulator: false });
+    expect(() => logEnv(env)).not.toThrow();
+  });
 });

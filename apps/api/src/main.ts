@@ -2,7 +2,7 @@ import { createTieredCache } from '@billing/cache';
 import { loadOrExit, loadPlanList } from '@billing/config';
 import { createDb, seedPlans } from '@billing/db';
 import { dbPoolMetrics } from '@billing/db/metrics';
-import { rootLogger } from '@billing/logger';
+import { configureLogger, rootLogger } from '@billing/logger';
 import { closeOpsQueues, createOpsQueues, opsCredentials, opsEnv } from '@billing/ops';
 import { QUEUES } from '@billing/queue';
 import { queueMetrics } from '@billing/queue/metrics';
@@ -20,6 +20,7 @@ import { loadApiConfig } from './env.js';
  * seed `plans` → Redis (cache role) → cache subscriber → HTTP. SIGTERM: stop accepting,
  * drain, flush request metrics, close the cache, Redis and Postgres.
  */
+configureLogger({ app: 'api' });
 const logger = rootLogger();
 const config = loadOrExit(loadApiConfig);
 const usageConfig = loadOrExit(usageEnv);

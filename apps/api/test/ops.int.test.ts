@@ -116,6 +116,47 @@ describe('queue dashboard auth', () => {
     expect(body.queues.every((q) => q.allowRetries)).toBe(true);
   });
 
+  it('offers no "Retry all" for completed jobs, which it refuses', async () => {
+    const api = await get('/ops/queues/api/queues', bearer(OPS));
+    const body = (await api.json()) as {
+      queues: Array<{ name: string; allowCompletedRetries: boolean }>;
+    };
+    expect(body.queues.map((q) => [q.name, q.allowCompletedRetries])).toEqual(
+      body.queues.map((q) => [q.name, false]),
+    );
+    const path = `/ops/queues/api/queues/${QUEUES.stripeEvents}/retry/completed`;
+    expect((await send('PUT', path, undefined, bearer(OPS))).status).toBe(405);
+  });
+
+  it("shows a job's raw event body as JSON, not as one escaped string", async () => {
+    const raw = JSON.stringify({ id: 'evt_dash_json', object: 'event', type: 'customer.created' });
+    await addJob(
+      queues[QUEUES.stripeEvents],
+      'stripe.event',
+      {
+        eventId: 'evt_dash_json',
+        type: 'customer.created',
+        raw,
+        receivedAt: Date.now(),
+        secretIndex: 0,
+      },
+      { jobId: 'evt_dash_json' },
+    );
+    const response = await get(
+      `/ops/queues/api/queues/${QUEUES.stripeEvents}/evt_dash_json`,
+      bearer(OPS),
+    );
+    expect(response.status).toBe(200);
+    const { job } = (await response.json()) as { job: { data: { raw: unknown } } };
+    expect(job.data.raw).toEqual({
+      id: 'evt_dash_json',
+      object: 'event',
+      type: 'customer.created',
+    });
+    // The job itself still holds the bytes Stripe sent.
+    expect((await queues[QUEUES.stripeEvents].getJob('evt_dash_json'))?.data.raw).toBe(raw);
+  });
+
   it('allows retrying failed jobs, refuses pause, empty and add (405) and removing a waiting job (409)', async () => {
     const events = queues[QUEUES.stripeEvents];
     const path = `/ops/queues/api/queues/${QUEUES.stripeEvents}`;

@@ -31,7 +31,7 @@ async function startRedis(): Promise<void> {
     async () => {
       if (!(await portAnswers('127.0.0.1', port))) throw new Error('redis-server not up yet');
     },
-    { timeout: 10_000, interval: 50 },
+    { timeout: 60_000, interval: 50 },
   );
 }
 
@@ -76,7 +76,7 @@ describe('Redis stopped', () => {
     expect(t.cache.l1Active).toBe(true);
 
     await stopRedis();
-    await vi.waitFor(() => expect(t.cache.l1Active).toBe(false), { timeout: 5_000 });
+    await vi.waitFor(() => expect(t.cache.l1Active).toBe(false), { timeout: 60_000 });
 
     // A change committed while Redis is down (the worker could not invalidate): the next
     // read comes from Postgres, not from a stale copy.
@@ -101,7 +101,7 @@ describe('Redis stopped', () => {
 
   it('when Redis is back, the subscriber reconnects, L1 is cleared and caching resumes', async () => {
     await startRedis();
-    await vi.waitFor(() => expect(t.cache.l1Active).toBe(true), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(() => expect(t.cache.l1Active).toBe(true), { timeout: 60_000, interval: 50 });
     const userId = uniqueUser('recovered');
     await seedSubscription(t.db, {
       userId,

@@ -147,7 +147,7 @@ export function createIngressInternalApp(
 export function createIngressApp(deps: IngressDeps): express.Express {
   const { config, queue, registry } = deps;
   const log = deps.logger.child({ module: 'ingress' });
-  const metrics = createIngressMetrics(registry);
+  const metrics = createIngressMetrics(registry, config.webhookSecrets.length);
   const verifier = createSignatureVerifier({
     secrets: config.webhookSecrets,
     toleranceSeconds: config.toleranceSeconds,
@@ -235,7 +235,8 @@ export function createIngressApp(deps: IngressDeps): express.Express {
 
     // 6. Answer. Which secret matched is logged so an operator knows when the old one is idle.
     metrics.outcome('accepted');
-    log.info({ eventId: id, type, job, secretIndex: verified.secretIndex }, 'webhook accepted');
+    // Debug: one line per delivery drowned everything else (the ingress_* metrics count them).
+    log.debug({ eventId: id, type, job, secretIndex: verified.secretIndex }, 'webhook accepted');
     closeIfStopping(res);
     res.status(200).json(ACCEPTED);
   };

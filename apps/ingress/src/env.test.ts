@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@billing/config';
+import { composeEnvironments } from '@billing/testing/compose';
 import { describe, expect, it } from 'vitest';
 import { loadIngressConfig } from './env.js';
 
@@ -81,4 +82,14 @@ describe('ingress configuration', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/STRIPE_WEBHOOK_SECRETS/);
   }, 30_000);
+});
+
+describe('the environment docker compose gives the ingress service', () => {
+  it.each(composeEnvironments('ingress'))('is accepted (%s)', (_label, env) => {
+    expect(loadIngressConfig(env)).toMatchObject({
+      port: 3000,
+      redisUrl: 'redis://redis:6379',
+      webhookSecrets: ['whsec_local_development_only'],
+    });
+  });
 });

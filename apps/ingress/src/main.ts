@@ -1,9 +1,10 @@
 import { loadOrExit } from '@billing/config';
-import { rootLogger } from '@billing/logger';
+import { configureLogger, rootLogger } from '@billing/logger';
 import { loadIngressConfig } from './env.js';
 import { startIngress } from './server.js';
 
 const config = loadOrExit(() => loadIngressConfig());
+configureLogger({ app: 'ingress' });
 const logger = rootLogger();
 
 try {

@@ -1,19 +1,32 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { VerifyFailure } from './verify.js';
 
+const VERIFY_FAILURES = [
+  'missing_signature',
+  'invalid_signature_header',
+  'invalid_signature',
+  'timestamp_outside_tolerance',
+] as const satisfies readonly VerifyFailure[];
+
 /** How a webhook delivery ended; the label of `ingress_webhook_requests_total`. */
-export type Outcome =
-  | 'accepted'
-  | VerifyFailure
-  | 'unsupported_media_type'
-  | 'unsupported_content_encoding'
-  | 'payload_too_large'
-  | 'incomplete_body'
-  | 'invalid_json'
-  | 'not_an_event'
-  | 'queue_unavailable'
-  | 'queue_timeout'
-  | 'internal';
+export const OUTCOMES = [
+  'accepted',
+  ...VERIFY_FAILURES,
+  'unsupported_media_type',
+  'unsupported_content_encoding',
+  'payload_too_large',
+  'incomplete_body',
+  'invalid_json',
+  'not_an_event',
+  'queue_unavailable',
+  'queue_timeout',
+  'internal',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+// Both ways: a VerifyFailure missing from the list above does not compile.
+type MissingFailure = Exclude<VerifyFailure, (typeof VERIFY_FAILURES)[number]>;
+const everyFailureListed: [MissingFailure] extends [never] ? true : MissingFailure = true;
+void everyFailureListed;
 
 export interface IngressMetrics {
   outcome(outcome: Outcome): void;
@@ -23,8 +36,12 @@ export interface IngressMetrics {
   enqueued(seconds: number, result: 'ok' | 'error' | 'timeout'): void;
 }
 
-/** Registers the ingress metrics on `registry` (one per process, or one per test app). */
-export function createIngressMetrics(registry: Registry): IngressMetrics {
+/**
+ * Registers the ingress metrics on `registry` (one per process, or one per test app). Every
+ * outcome, failure reason and secret index is exported from the start at 0, so ratios such
+ * as "Ingress 5xx ratio" read 0 on a healthy system rather than "No data".
+ */
+export function createIngressMetrics(registry: Registry, secretCount = 1): IngressMetrics {
   const requests = new Counter({
     name: 'ingress_webhook_requests_total',
     help: 'Webhook deliveries by outcome (accepted, or the error code answered)',
@@ -50,6 +67,9 @@ export function createIngressMetrics(registry: Registry): IngressMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  for (const outcome of OUTCOMES) requests.inc({ outcome }, 0);
+  for (const reason of VERIFY_FAILURES) verifyFailures.inc({ reason }, 0);
+  for (let index = 0; index < secretCount; index++) secretMatches.inc({ index: String(index) }, 0);
   // The accepted path runs per request: resolve its label children once.
   const accepted = requests.labels('accepted');
   const enqueueOk = enqueueDuration.labels('ok');

@@ -119,7 +119,7 @@ describe('ingress with Redis down or stalled', () => {
 
     await startRedis();
     // The producer connection reconnects on its own; /readyz says when.
-    await expect.poll(ready, { timeout: 10_000, interval: 50 }).toBe(200);
+    await expect.poll(ready, { timeout: 60_000, interval: 50 }).toBe(200);
     // A fresh Redis without persistence: the 503'd delivery left nothing behind.
     expect(await inspect.getJob(id)).toBeUndefined();
 

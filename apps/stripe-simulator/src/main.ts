@@ -1,5 +1,5 @@
 import { loadOrExit, loadPlanList } from '@billing/config';
-import { moduleLogger } from '@billing/logger';
+import { configureLogger, rootLogger } from '@billing/logger';
 import { createLifecycle } from '@billing/runtime';
 import { loadSimulatorConfig } from './env.js';
 import { startSimulator } from './simulator.js';
@@ -7,7 +7,8 @@ import { startSimulator } from './simulator.js';
 // The Stripe simulator as a process: `npm start` runs it when STRIPE_SECRET_KEY is not set.
 const config = loadOrExit(() => loadSimulatorConfig());
 const catalogue = loadOrExit(() => loadPlanList(config.plansFile));
-const logger = moduleLogger('stripe-simulator');
+configureLogger({ app: 'stripe-simulator' });
+const logger = rootLogger();
 
 let simulator: Awaited<ReturnType<typeof startSimulator>>;
 try {

@@ -66,7 +66,7 @@ describe('scheduled stripe sync', () => {
             throw new Error(`sync failed: ${(await queue.getJob(job.id!))?.failedReason}`);
           return state === 'completed' ? queue.getJob(job.id!) : undefined;
         },
-        { timeoutMs: 45_000, what: 'the sync job' },
+        { timeoutMs: 60_000, what: 'the sync job' },
       );
       expect(done?.returnvalue).toEqual({
         resources: [{ resource: 'customers', processed: 12, applied: 12, drifted: 12, errors: 0 }],
@@ -101,7 +101,7 @@ describe('scheduled stripe sync', () => {
           // The first attempt failed; BullMQ has scheduled the retry (delayed).
           return current?.failedReason || undefined;
         },
-        { timeoutMs: 45_000, what: 'the failed attempt' },
+        { timeoutMs: 60_000, what: 'the failed attempt' },
       );
       expect(reason).toMatch(/stripe sync incomplete: products incomplete at start/);
     } finally {

@@ -1,4 +1,7 @@
 import { ConfigError } from '@billing/config';
+import { opsEnv } from '@billing/ops';
+import { shutdownEnv } from '@billing/runtime';
+import { composeEnvironments } from '@billing/testing/compose';
 import { DEFAULT_ROLLUP_CHUNK_SIZE } from '@billing/usage';
 import { describe, expect, it } from 'vitest';
 import { workerUsageEnv } from './env.js';
@@ -49,5 +52,16 @@ describe('workerUsageEnv', () => {
   ])('rejects %s, naming the variable', (_what, env, name) => {
     expect(() => workerUsageEnv(env)).toThrow(ConfigError);
     expect(() => workerUsageEnv(env)).toThrow(name);
+  });
+});
+
+describe('the environment docker compose gives the worker-usage service', () => {
+  it.each(composeEnvironments('worker-usage'))('is accepted (%s)', (_label, env) => {
+    expect(workerUsageEnv(env)).toMatchObject({
+      WORKER_USAGE_PORT: 3003,
+      STRIPE_API_BASE: 'http://stripe-simulator:12111',
+    });
+    expect(() => opsEnv(env)).not.toThrow();
+    expect(() => shutdownEnv(env)).not.toThrow();
   });
 });

@@ -1,7 +1,7 @@
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
 import { dbPoolMetrics } from '@billing/db/metrics';
-import { rootLogger } from '@billing/logger';
+import { configureLogger, rootLogger } from '@billing/logger';
 import { createQueue, QUEUES } from '@billing/queue';
 import { queueMetrics } from '@billing/queue/metrics';
 import { closeRedis, createRedis } from '@billing/redis';
@@ -19,7 +19,8 @@ import { startUsageWorker } from './worker.js';
 
 const env = loadOrExit(() => workerUsageEnv());
 const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
-const logger = rootLogger().child({ app: 'worker-usage' });
+configureLogger({ app: 'worker-usage' });
+const logger = rootLogger();
 const registry = createRegistry('worker-usage');
 
 // The roll-up and the drift monitor use a few connections; capped as before the scheduled

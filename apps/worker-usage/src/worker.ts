@@ -87,6 +87,18 @@ export async function startUsageWorker(options: UsageWorkerOptions): Promise<Usa
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  // Every label value exported from the start (at 0), so the dashboard's rates and increases
+  // show 0 on a healthy system instead of "No data".
+  for (const status of ['completed', 'aborted', 'failed']) runs.inc({ status }, 0);
+  for (const outcome of ['sent', 'failed']) meterEvents.inc({ outcome }, 0);
+  // Left at 0 until this process completed a run, the gauge read as "last success in 1970":
+  // UsageRollupStale fired on every start and the panel showed 56 years. It starts at the last
+  // completed run on record (any process, any replica), or, on a system that never completed
+  // one, at this worker's start, so a roll-up that never succeeds still alerts 26 h later.
+  const [lastRun] = await sql<{ at: number | null }[]>`
+    select extract(epoch from max(finished_at))::float8 as at
+    from usage_rollups where status = 'completed'`;
+  lastSuccess.set(lastRun?.at ?? Date.now() / 1000);
 
   /** After a completed roll-up; a failure leaves steps pending for the next run, never fails the job. */
   const reportMeters = async (userId: string | undefined) => {

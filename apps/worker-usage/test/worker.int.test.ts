@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createDb } from '@billing/db';
 import { rootLogger } from '@billing/logger';
@@ -10,7 +11,7 @@ import { startFakeStripe } from '@billing/stripe-fake';
 import { freePort, useTestServices } from '@billing/testing';
 import { ingestUsage } from '@billing/usage';
 import { QueueEvents } from 'bullmq';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { NIGHTLY_SCHEDULER_ID, startUsageWorker, type UsageWorker } from '../src/worker.js';
 
 const services = await useTestServices('usage-worker');
@@ -139,7 +140,7 @@ describe('roll-up jobs', () => {
     const progress: unknown[] = [];
     events.on('progress', ({ data }) => progress.push(data));
     const job = await addJob(queue, 'usage.rollup', { userId: 'job_user', trigger: 'manual' });
-    const result = await job.waitUntilFinished(events, 20_000);
+    const result = await job.waitUntilFinished(events, 60_000);
     await events.close();
     expect(result).toMatchObject({ status: 'completed', rowsClaimed: 30, chunks: 5 });
     expect(progress.length).toBeGreaterThanOrEqual(5);
@@ -155,14 +156,52 @@ describe('roll-up jobs', () => {
     const events = queueEvents(queue.name);
     await events.waitUntilReady();
     const job = await queue.add('usage.rollup', { trigger: 'whenever' }, { attempts: 5 });
-    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/invalid payload/);
+    await expect(job.waitUntilFinished(events, 60_000)).rejects.toThrow(/invalid payload/);
     const failed = await queue.getJob(job.id!);
     expect(failed?.attemptsMade).toBe(1);
     await events.close();
   });
 });
 
-function runNode(args: string[], env: Record<string, string>) {
+/** Every process a test here started; afterEach stops any still running, pass or fail. */
+interface NodeProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  exited: Promise<number | null>;
+  output: () => { stdout: string; stderr: string };
+}
+const started: NodeProcess[] = [];
+afterEach(async () => {
+  for (const proc of started.splice(0)) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) continue;
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+});
+
+async function eventuallyAnswers(
+  url: string,
+  proc: NodeProcess,
+  timeoutMs: number,
+): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.child.exitCode !== null) {
+      throw new Error(`exited with ${proc.child.exitCode}: ${JSON.stringify(proc.output())}`);
+    }
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) }).catch(
+      () => undefined,
+    );
+    if (response) return response;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${url} did not answer within ${timeoutMs} ms: ${JSON.stringify(proc.output())}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function runNode(args: string[], env: Record<string, string>): NodeProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     cwd: appDir,
     env: {
@@ -180,7 +219,9 @@ function runNode(args: string[], env: Record<string, string>) {
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => ({ stdout, stderr }) };
+  const proc: NodeProcess = { child, exited, output: () => ({ stdout, stderr }) };
+  started.push(proc);
+  return proc;
 }
 
 describe('Stripe Billing Meter reporting', () => {
@@ -202,7 +243,7 @@ describe('Stripe Billing Meter reporting', () => {
         userId: 'meter_user',
         trigger: 'manual',
       });
-      await job.waitUntilFinished(events, 20_000);
+      await job.waitUntilFinished(events, 60_000);
       await events.close();
       const sent = [...fake.state.meterEvents.values()];
       expect(
@@ -243,25 +284,37 @@ describe('CLI', () => {
 });
 
 describe('process', () => {
-  it('serves /healthz, /readyz and /metrics and exits 0 on SIGTERM', {
-    timeout: 120_000,
-  }, async () => {
+  it('serves /healthz, /readyz and /metrics and exits 0 on SIGTERM', async () => {
+    await sql`insert into usage_rollups (user_id, status, finished_at) values ('metrics_probe', 'completed', now())`;
     const port = await freePort();
     const proc = runNode(['src/main.ts'], {
       REDIS_PREFIX: `${services.redisPrefix}main`,
       WORKER_USAGE_PORT: String(port),
     });
     const base = `http://127.0.0.1:${port}`;
-    let health: Response | undefined;
-    // A minute: on a loaded machine tsx alone can take tens of seconds to start the app.
-    for (let i = 0; i < 600 && !health; i++) {
-      health = await fetch(`${base}/healthz`).catch(() => undefined);
-      if (!health) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(health?.status).toBe(200);
+    // Start-up on a busy two-core machine can take many seconds: wait for the process to
+    // answer (or exit) for up to a minute rather than a fixed number of attempts.
+    const health = await eventuallyAnswers(`${base}/healthz`, proc, 60_000);
+    expect(health.status, JSON.stringify(proc.output())).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toContain('usage_rollup_runs_total');
+    // Every outcome is exported from the start, at 0 in this new process.
+    for (const status of ['completed', 'aborted', 'failed']) {
+      expect(metrics).toMatch(
+        new RegExp(`usage_rollup_runs_total\\{[^}]*status="${status}"[^}]*\\} 0\\n`),
+      );
+    }
+    // The last success is the last completed run on record (one is recorded below, before
+    // the process started), never 0 ("1970", which fired UsageRollupStale on every start).
+    const [record] = await sql<{ at: number }[]>`
+      select extract(epoch from max(finished_at))::float8 as at
+      from usage_rollups where status = 'completed'`;
+    const gauge = Number(
+      /^usage_rollup_last_success_timestamp_seconds(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1] ??
+        Number.NaN,
+    );
+    expect(record?.at).toBeGreaterThan(0);
+    expect(gauge).toBeCloseTo(record!.at, 3);
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   });

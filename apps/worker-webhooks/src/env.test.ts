@@ -1,4 +1,6 @@
 import { ConfigError } from '@billing/config';
+import { shutdownEnv } from '@billing/runtime';
+import { composeEnvironments } from '@billing/testing/compose';
 import { describe, expect, it } from 'vitest';
 import { workerEnv } from './env.js';
 
@@ -40,5 +42,16 @@ describe('workerEnv', () => {
 
   it('requires a Stripe key in production', () => {
     expect(() => workerEnv({ NODE_ENV: 'production' })).toThrow(/STRIPE_SECRET_KEY/);
+  });
+});
+
+describe('the environment docker compose gives the worker-webhooks service', () => {
+  it.each(composeEnvironments('worker-webhooks'))('is accepted (%s)', (_label, env) => {
+    expect(workerEnv(env)).toMatchObject({
+      DATABASE_URL: 'postgres://postgres:postgres@postgres:5432/billing',
+      STRIPE_SECRET_KEY: 'sk_test_simulator',
+      STRIPE_API_BASE: 'http://stripe-simulator:12111',
+    });
+    expect(() => shutdownEnv(env)).not.toThrow();
   });
 });

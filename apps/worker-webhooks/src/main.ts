@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { loadOrExit } from '@billing/config';
 import { createDb } from '@billing/db';
 import { dbPoolMetrics } from '@billing/db/metrics';
-import { moduleLogger } from '@billing/logger';
+import { configureLogger, rootLogger } from '@billing/logger';
 import { createQueue, QUEUES } from '@billing/queue';
 import { queueMetrics } from '@billing/queue/metrics';
 import { closeRedis, createRedisClient } from '@billing/redis';
@@ -22,7 +22,8 @@ import { startWebhookWorker } from './worker.js';
 
 const env = loadOrExit(() => workerEnv());
 const { SHUTDOWN_TIMEOUT_MS } = loadOrExit(() => shutdownEnv());
-const logger = moduleLogger('worker-webhooks');
+configureLogger({ app: 'worker-webhooks' });
+const logger = rootLogger();
 
 // Every batch in flight holds one connection for its transaction; a few more record failed
 // attempts outside it.

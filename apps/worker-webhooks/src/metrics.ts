@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { HANDLED_EVENT_TYPES } from './handlers/event-types.js';
 
 /** The worker's Prometheus metrics, registered on the process registry served at /metrics. */
 export interface WorkerMetrics {
@@ -27,7 +28,28 @@ export interface WorkerMetrics {
   ties: Counter<'decision'>;
 }
 
+/**
+ * The outcomes and reasons each counter is exported with from the start, at 0 per handled
+ * event type, so the dashboard's rates read 0 on a healthy system rather than "No data".
+ */
+const PRESET = {
+  processed: { label: 'outcome', values: ['processed', 'ignored', 'duplicate'] },
+  failed: { label: 'reason', values: ['permanent', 'exhausted'] },
+  ordering: { label: 'result', values: ['stale', 'tie_refetched'] },
+} as const;
+
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
+  const metrics = buildWorkerMetrics(registry);
+  for (const type of HANDLED_EVENT_TYPES) {
+    for (const value of PRESET.processed.values) metrics.processed.inc({ type, outcome: value }, 0);
+    for (const value of PRESET.failed.values) metrics.failed.inc({ type, reason: value }, 0);
+    for (const value of PRESET.ordering.values) metrics.ordering.inc({ type, result: value }, 0);
+    metrics.retried.inc({ type }, 0);
+  }
+  return metrics;
+}
+
+function buildWorkerMetrics(registry: Registry): WorkerMetrics {
   const registers = [registry];
   return {
     processed: new Counter({

@@ -48,6 +48,9 @@ export function createCacheMetrics(registry: Registry, l1Size: () => number): Ca
     'Invalidation messages received on the pub/sub channel, by scope',
     ['scope'],
   );
+  // Exported at 0 from the start: "Cache degraded ops" and the hit ratio panels read 0 on a
+  // healthy system rather than "No data".
+  for (const op of ['read', 'write', 'invalidate', 'subscribe'] as const) degraded.inc({ op }, 0);
   if (!registry.getSingleMetric('billing_cache_l1_entries')) {
     new Gauge({
       name: 'billing_cache_l1_entries',

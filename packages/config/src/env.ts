@@ -1,10 +1,54 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseEnv as parseDotEnv } from 'node:util';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { weakSecretReason } from './secrets.js';
 
 /** The one place the process environment is read. Everything else receives parsed config. */
 export type Env = Record<string, string | undefined>;
-export const processEnv = (): Env => process.env;
+export const processEnv = (): Env => {
+  loadDotEnv();
+  return process.env;
+};
+
+/** The repository's `.env` (listed in .gitignore; `.env.example` documents every variable). */
+export const DOTENV_FILE = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../.env',
+);
+
+let dotEnvLoaded = false;
+
+/**
+ * Loads the repository's `.env` into the process environment once, with Node's own parser
+ * (process.loadEnvFile, Node 20.12+) rather than a dependency. Variables already set win,
+ * as with dotenv, so a shell or an orchestrator can always override the file. Skipped under
+ * NODE_ENV=test (a developer's `.env` must not change what tests see) and in production
+ * (containers get their environment from the orchestrator; an image never ships a `.env`).
+ */
+export function loadDotEnv(file = DOTENV_FILE, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (dotEnvLoaded && file === DOTENV_FILE) return false;
+  if (file === DOTENV_FILE) dotEnvLoaded = true;
+  if (env.NODE_ENV === 'test' || env.NODE_ENV === 'production' || !existsSync(file)) return false;
+  const parsed = parseDotEnv(readFileSync(file, 'utf8'));
+  for (const [name, value] of Object.entries(parsed)) {
+    if (env[name] === undefined) env[name] = value;
+  }
+  return true;
+}
+
+/**
+ * Compose (`${VAR:-}`), Kubernetes manifests and `.env` files with `VAR=` all pass an unset
+ * variable as an empty string. Every loader treats '' exactly like "not set", so the default
+ * (or the "required" message) applies instead of a confusing format error.
+ */
+export function withoutEmpty(env: Env): Env {
+  const out: Env = {};
+  for (const [name, value] of Object.entries(env)) if (value !== '') out[name] = value;
+  return out;
+}
 
 export const isProduction = (env: Env): boolean => env.NODE_ENV === 'production';
 
@@ -13,7 +57,9 @@ export const isProduction = (env: Env): boolean => env.NODE_ENV === 'production'
  * throws a ConfigError whose message names the variable and the problem.
  */
 export function parseEnv<S extends z.ZodType>(schema: S, env: Env, scope: string): z.infer<S> {
-  const result = schema.safeParse(env);
+  const result = z
+    .preprocess((input) => withStripeSimulator(withoutEmpty(input as Env)), schema)
+    .safeParse(env);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
     const name = issue.path.join('.') || '(environment)';
@@ -150,6 +196,24 @@ export const productionSecret = (name: string, production: boolean, devMin = 8) 
 
 export const DEV_WEBHOOK_SECRET = 'whsec_local_development_only';
 
+/** The key the apps present to the local Stripe simulator (it accepts any `sk_test_` key). */
+export const SIMULATOR_SECRET_KEY = 'sk_test_simulator';
+
+/**
+ * STRIPE_SIMULATOR_URL names a local Stripe simulator to use while STRIPE_SECRET_KEY is unset
+ * (never in production). docker-compose.yml always sets it to its simulator service: Compose
+ * interpolation cannot say "this URL only when that variable is empty", so the choice is made
+ * here, once, for every loader: no key → the simulator, a key → Stripe (or STRIPE_API_BASE).
+ */
+export function withStripeSimulator(env: Env): Env {
+  if (isProduction(env) || env.STRIPE_SECRET_KEY || !env.STRIPE_SIMULATOR_URL) return env;
+  return {
+    ...env,
+    STRIPE_SECRET_KEY: SIMULATOR_SECRET_KEY,
+    STRIPE_API_BASE: env.STRIPE_API_BASE ?? env.STRIPE_SIMULATOR_URL,
+  };
+}
+
 export const stripeEnvSchema = (production: boolean) =>
   z.object({
     /** Empty outside production means "use the bundled Stripe simulator / fake server". */
@@ -165,6 +229,8 @@ export const stripeEnvSchema = (production: boolean) =>
     STRIPE_WEBHOOK_TOLERANCE_SECONDS: positiveInt(300),
     /** Points the Stripe client elsewhere (a simulator, a proxy), e.g. http://127.0.0.1:12111. */
     STRIPE_API_BASE: url(['http:', 'https:'], 'http(s)://').optional(),
+    /** A local Stripe simulator used while STRIPE_SECRET_KEY is unset (see withStripeSimulator). */
+    STRIPE_SIMULATOR_URL: url(['http:', 'https:'], 'http(s)://').optional(),
   });
 export type StripeEnv = z.infer<ReturnType<typeof stripeEnvSchema>>;
 export const stripeEnv = (env: Env = processEnv()): StripeEnv =>
@@ -182,5 +248,10 @@ export const serviceTokenEnv = (env: Env = processEnv()) =>
 export const logEnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /**
+   * `json`: one JSON object per line (production, log shippers). `pretty`: one readable line
+   * per log with the app first. Unset: pretty on a terminal outside production, else json.
+   */
+  LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be json or pretty' }).optional(),
 });
 export const logEnv = (env: Env = processEnv()) => parseEnv(logEnvSchema, env, 'logging');

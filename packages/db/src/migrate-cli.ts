@@ -1,21 +1,48 @@
-import { dbEnv, loadOrExit, loadPlanList, plansEnv } from '@billing/config';
-import { createDb } from './client.js';
-import { ensureDatabase, runMigrations } from './migrate.js';
-import { seedPlans } from './seed.js';
+import { parseArgs } from 'node:util';
 
-// Usage: migrate [--create] [--seed]
-//   --create  create the database if it does not exist
-//   --seed    load PLANS_FILE into `plans` after migrating
-const args = new Set(process.argv.slice(2));
+const USAGE = `usage: migrate [--create] [--seed]
+  --create  create the database if it does not exist
+  --seed    load PLANS_FILE into \`plans\` after migrating
+Applies the committed migrations to DATABASE_URL.`;
+
+// Arguments first, strictly: `--help` (or a typo) must never go on to apply migrations.
+let args: { create?: boolean; seed?: boolean; help?: boolean };
+try {
+  args = parseArgs({
+    options: {
+      create: { type: 'boolean' },
+      seed: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }).values;
+} catch (error) {
+  console.error(`${(error as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (args.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
+// Loaded only now, so --help answers without the database code.
+const [{ dbEnv, loadOrExit, loadPlanList, plansEnv }, { createDb }, migrate, { seedPlans }] =
+  await Promise.all([
+    import('@billing/config'),
+    import('./client.js'),
+    import('./migrate.js'),
+    import('./seed.js'),
+  ]);
+const { ensureDatabase, runMigrations } = migrate;
 const { DATABASE_URL } = loadOrExit(() => dbEnv());
 
 try {
-  if (args.has('--create') && (await ensureDatabase(DATABASE_URL))) {
+  if (args.create && (await ensureDatabase(DATABASE_URL))) {
     console.error(`created database ${new URL(DATABASE_URL).pathname.slice(1)}`);
   }
   await runMigrations(DATABASE_URL);
   console.error('migrations applied');
-  if (args.has('--seed')) {
+  if (args.seed) {
     const { PLANS_FILE } = loadOrExit(() => plansEnv());
     const planList = loadOrExit(() => loadPlanList(PLANS_FILE));
     const handle = createDb({ url: DATABASE_URL, max: 1 });

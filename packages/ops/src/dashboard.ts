@@ -87,12 +87,36 @@ const ADAPTER_OPTIONS = {
   allowCompletedRetries: false,
 } as Partial<QueueAdapterOptions>;
 
-/** bull-board for `queues`, with only the writes above allowed. Mount behind ops auth. */
+/**
+ * Job data as the dashboard shows it: a field holding a JSON document as a string (the
+ * stripe-events job keeps the raw event body, byte for byte, in `raw`) is shown parsed, so it
+ * reads as JSON rather than one long escaped string. The job itself is not changed.
+ */
+export function showJsonStrings(data: unknown): unknown {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return data;
+  const shown: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data)) {
+    shown[key] = value;
+    if (typeof value !== 'string' || !/^\s*[[{]/.test(value)) continue;
+    try {
+      shown[key] = JSON.parse(value);
+    } catch {
+      // not JSON after all: shown as the string it is
+    }
+  }
+  return shown;
+}
+
+/** bull-board for `queues`, with only retry and clean allowed. Mount behind ops auth. */
 export function createQueueDashboard(options: QueueDashboardOptions): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(options.basePath.replace(/\/$/, ''));
   createBullBoard({
-    queues: options.queues.map((queue) => new BullMQAdapter(queue, ADAPTER_OPTIONS)),
+    queues: options.queues.map((queue) => {
+      const adapter = new BullMQAdapter(queue, ADAPTER_OPTIONS);
+      adapter.setFormatter('data', showJsonStrings);
+      return adapter;
+    }),
     serverAdapter,
     options: {
       uiConfig: {

@@ -181,6 +181,61 @@ describe('backfill CLI', () => {
   });
 });
 
+describe('backfill CLI output', () => {
+  it('reports progress within a resource as it goes (the onProgress hook)', async () => {
+    fake.state.seedCustomers(30);
+    const progress: string[] = [];
+    const code = await runCli('backfill', ['--resources', 'customers', '--restart'], env, {
+      out: () => {},
+      err: () => {},
+      progress: (text) => progress.push(text),
+    });
+    expect(code).toBe(0);
+    // One report per object, counting up within the resource; not just a total at the end.
+    const counts = progress.map((line) => Number(/customers: ([\d,]+) read/.exec(line)?.[1]));
+    expect(counts.length).toBeGreaterThanOrEqual(30);
+    expect(counts.slice(0, 3)).toEqual([1, 2, 3]);
+  });
+
+  it('keeps logs (JSON when not a terminal) on stderr and only the summary on stdout', {
+    timeout: 60_000,
+  }, async () => {
+    fake.state.seedCustomers(3);
+    const result = await runTsx('packages/ops/src/cli/backfill.ts', { ...env, LOG_LEVEL: 'info' }, [
+      '--resources',
+      'customers',
+      '--restart',
+    ]);
+    expect(result.code, result.output).toBe(0);
+    const [first, second, ...rest] = result.stdout.trim().split('\n');
+    expect(first).toBe('backfill complete');
+    expect(second).toMatch(/^ {2}customers: complete, \d+ read/);
+    // The rest is the drift sample (rows the database lacked), never a log line.
+    for (const line of rest) expect(line).toMatch(/^ {6}drift cus_\w+: missing locally$/);
+    // The logs did happen (LOG_LEVEL=info), on stderr, as JSON naming the CLI as the app.
+    const logs = result.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { app?: string; msg?: string });
+    expect(logs.some((log) => log.msg === 'backfill started' && log.app === 'ops-backfill')).toBe(
+      true,
+    );
+  });
+
+  it('answers --help without connecting to anything, and applies nothing', {
+    timeout: 60_000,
+  }, async () => {
+    // A database URL that cannot answer: --help must not need it.
+    const result = await runTsx(
+      'packages/ops/src/cli/backfill.ts',
+      { ...env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+      ['--help'],
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^usage: backfill \[--resources products,prices/);
+  });
+});
+
 describe('fill-gaps CLI', () => {
   it('enqueues the undelivered events webhook_events lacks, and only those', async () => {
     const now = Math.floor(Date.now() / 1000);

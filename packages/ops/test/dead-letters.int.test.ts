@@ -58,7 +58,7 @@ async function deadLetter(event: ReturnType<typeof customerCreated>, reason: str
   );
   await eventually(
     async () => ((await queue.getJob(event.id))?.failedReason ? true : undefined),
-    10_000,
+    60_000,
     'failed job',
   );
   await failing.close();
@@ -111,7 +111,7 @@ describe('dead letters', () => {
     );
     await eventually(
       async () => ((await queue.getJob(queueOnly.id))?.failedReason ? true : undefined),
-      10_000,
+      60_000,
     );
     await failing.close();
 

@@ -8,7 +8,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(
   check: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
   what = 'condition',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -22,7 +22,10 @@ export async function eventually<T>(
 
 export interface Spawned {
   child: ChildProcess;
+  /** stdout and stderr as they interleaved. */
   output: () => string;
+  stdout: () => string;
+  stderr: () => string;
   stop: () => Promise<number | null>;
 }
 
@@ -32,6 +35,8 @@ export interface Spawned {
  */
 export function spawnTsx(entry: string, env: Record<string, string>, args: string[] = []): Spawned {
   let output = '';
+  let stdout = '';
+  let stderr = '';
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: REPO_ROOT,
     env: { PATH: processEnv().PATH ?? '', HOME: processEnv().HOME ?? '/root', ...env },
@@ -39,9 +44,11 @@ export function spawnTsx(entry: string, env: Record<string, string>, args: strin
   });
   child.stdout?.on('data', (chunk) => {
     output += chunk;
+    stdout += chunk;
   });
   child.stderr?.on('data', (chunk) => {
     output += chunk;
+    stderr += chunk;
   });
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
@@ -49,6 +56,8 @@ export function spawnTsx(entry: string, env: Record<string, string>, args: strin
   return {
     child,
     output: () => output,
+    stdout: () => stdout,
+    stderr: () => stderr,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
@@ -61,8 +70,8 @@ export async function runTsx(
   entry: string,
   env: Record<string, string>,
   args: string[] = [],
-): Promise<{ code: number | null; output: string }> {
+): Promise<{ code: number | null; output: string; stdout: string; stderr: string }> {
   const spawned = spawnTsx(entry, env, args);
   const code = await new Promise<number | null>((resolve) => spawned.child.once('exit', resolve));
-  return { code, output: spawned.output() };
+  return { code, output: spawned.output(), stdout: spawned.stdout(), stderr: spawned.stderr() };
 }

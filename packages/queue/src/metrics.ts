@@ -21,6 +21,8 @@ export function queueMetrics(registry: Registry, queues: Queue[]): void {
     labelNames: ['queue'],
     registers: [registry],
   });
+  // Exported at 0 from the first scrape, so a dashboard shows "no errors", not "no data".
+  for (const queue of queues) errors.inc({ queue: queue.name }, 0);
   new Gauge({
     name: 'billing_queue_jobs',
     help: 'Jobs per queue and state (waiting, active, delayed, failed), read on scrape',

@@ -85,11 +85,11 @@ export async function startApp(options: {
       await exited;
     },
   };
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const url = `http://127.0.0.1:${options.port}${options.healthPath ?? '/healthz'}`;
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
-      throw new Error(`${options.app} exited with ${child.exitCode}:\n${output}`);
+      throw new Error(`${options.app} exited with ${child.exitCode}:\n${output()}`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
       if (response.ok) return handle;
@@ -107,7 +107,7 @@ export async function eventually<T>(
   check: () => Promise<T | undefined | false>,
   options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
 ): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let last: unknown;
   while (Date.now() < deadline) {
     try {

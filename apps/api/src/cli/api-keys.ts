@@ -1,9 +1,4 @@
 import { parseArgs } from 'node:util';
-import { dbEnv, isValidUserId, loadOrExit, redisEnv } from '@billing/config';
-import { apiKeys, createDb } from '@billing/db';
-import { closeRedis, createRedis } from '@billing/redis';
-import { eq } from 'drizzle-orm';
-import { createApiKey, revokeApiKey } from '../auth/api-keys.js';
 
 // API keys for the billing API, managed by an operator:
 //   api-keys create --user <userId> [--name <label>] [--expires <ISO time>]
@@ -26,6 +21,7 @@ const options = {
   service: { type: 'boolean' },
   name: { type: 'string' },
   expires: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 try {
   parsed = parseArgs({ options, allowPositionals: true, strict: true });
@@ -33,7 +29,26 @@ try {
   fail(`${(error as Error).message}\n${usage}`);
 }
 const [command, ...rest] = parsed.positionals;
-const { user, service, name, expires } = parsed.values;
+const { user, service, name, expires, help } = parsed.values;
+if (help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+// Loaded after the arguments, so --help answers without the database code.
+const [
+  { dbEnv, isValidUserId, loadOrExit, redisEnv },
+  { apiKeys, createDb },
+  { closeRedis, createRedis },
+  { eq },
+  { createApiKey, revokeApiKey },
+] = await Promise.all([
+  import('@billing/config'),
+  import('@billing/db'),
+  import('@billing/redis'),
+  import('drizzle-orm'),
+  import('../auth/api-keys.js'),
+]);
 
 const { DATABASE_URL } = loadOrExit(() => dbEnv());
 const handle = createDb({ url: DATABASE_URL, max: 1, applicationName: 'api-keys-cli' });

@@ -31,7 +31,11 @@ export function timeRequests(recorder: RequestRecorder): RequestHandler {
     res.once('finish', () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       const base = typeof res.locals.routeBase === 'string' ? res.locals.routeBase : undefined;
-      const route = req.route?.path as string | undefined;
+      // A route declared with several paths (bull-board: `['/', '/queue/:queueName', …]`) or a
+      // RegExp has no single pattern: label it by its mount point. Interpolating the array
+      // put every path, comma-joined, into one label value.
+      const declared: unknown = req.route?.path;
+      const route = typeof declared === 'string' ? declared : undefined;
       const endpoint =
         route !== undefined
           ? `${base ?? ''}${route === '/' && base ? '' : route}`

@@ -3,12 +3,6 @@
 // Default: enqueue a `usage.rollup` job (trigger "manual") for the worker and print its id.
 // --run: run the roll-up in this process and print progress (no worker needed).
 import { parseArgs } from 'node:util';
-import { loadOrExit } from '@billing/config';
-import { createDb } from '@billing/db';
-import { addJob, createQueue, QUEUES } from '@billing/queue';
-import { closeRedis, createRedis } from '@billing/redis';
-import { rollup } from '@billing/usage';
-import { workerUsageEnv } from '../env.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +16,18 @@ if (values.help) {
   console.log('usage: rollup [--user <id>] [--run] [--chunk-size <n>]');
   process.exit(0);
 }
+// Loaded after the arguments, so --help answers without the database and queue code.
+const [{ loadOrExit }, { createDb }, { addJob, createQueue, QUEUES }, { closeRedis, createRedis }] =
+  await Promise.all([
+    import('@billing/config'),
+    import('@billing/db'),
+    import('@billing/queue'),
+    import('@billing/redis'),
+  ]);
+const [{ rollup }, { workerUsageEnv }] = await Promise.all([
+  import('@billing/usage'),
+  import('../env.js'),
+]);
 const env = loadOrExit(() => workerUsageEnv());
 const chunkSize = values['chunk-size'] ? Number(values['chunk-size']) : env.USAGE_ROLLUP_CHUNK_SIZE;
 if (!Number.isInteger(chunkSize) || chunkSize < 1) {

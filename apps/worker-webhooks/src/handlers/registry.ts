@@ -1,7 +1,7 @@
-import type { Stripe } from '@billing/stripe';
 import { checkoutSessionHandlers } from './checkout-session.js';
 import { customerHandlers } from './customer.js';
 import { entitlementHandlers } from './entitlements.js';
+import { HANDLED_EVENT_TYPES } from './event-types.js';
 import { invoiceHandlers } from './invoice.js';
 import { invoicePaymentHandlers } from './invoice-payment.js';
 import { planHandlers } from './plan.js';
@@ -11,58 +11,7 @@ import { subscriptionHandlers } from './subscription.js';
 import { subscriptionScheduleHandlers } from './subscription-schedule.js';
 import type { EventHandler } from './types.js';
 
-/**
- * Every Stripe event type the worker applies. Each must be a real Stripe event type (checked
- * against the stripe library's `Event.Type`), and the registry below must have a handler for
- * each: adding a type here without a handler, or a handler for a type not listed, does not
- * compile. Any other type is recorded as ignored and acknowledged.
- */
-export const HANDLED_EVENT_TYPES = [
-  'customer.created',
-  'customer.updated',
-  'customer.deleted',
-  'customer.subscription.created',
-  'customer.subscription.updated',
-  'customer.subscription.deleted',
-  'customer.subscription.paused',
-  'customer.subscription.resumed',
-  'customer.subscription.trial_will_end',
-  'customer.subscription.pending_update_applied',
-  'customer.subscription.pending_update_expired',
-  'invoice.created',
-  'invoice.updated',
-  'invoice.finalized',
-  'invoice.finalization_failed',
-  'invoice.sent',
-  'invoice.paid',
-  'invoice.payment_succeeded',
-  'invoice.payment_failed',
-  'invoice.payment_action_required',
-  'invoice.overdue',
-  'invoice.voided',
-  'invoice.marked_uncollectible',
-  'invoice.deleted',
-  'invoice.upcoming',
-  'invoice_payment.paid',
-  'checkout.session.completed',
-  'price.created',
-  'price.updated',
-  'price.deleted',
-  'product.created',
-  'product.updated',
-  'product.deleted',
-  'plan.created',
-  'plan.updated',
-  'plan.deleted',
-  'subscription_schedule.created',
-  'subscription_schedule.updated',
-  'subscription_schedule.aborted',
-  'subscription_schedule.canceled',
-  'subscription_schedule.completed',
-  'subscription_schedule.expiring',
-  'subscription_schedule.released',
-  'entitlements.active_entitlement_summary.updated',
-] as const satisfies readonly Stripe.Event.Type[];
+export { HANDLED_EVENT_TYPES } from './event-types.js';
 
 export type HandledEventType = (typeof HANDLED_EVENT_TYPES)[number];
 

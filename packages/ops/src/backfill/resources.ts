@@ -9,16 +9,9 @@ import {
 } from '@billing/sync';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Lister } from './paginate.js';
+import type { BackfillResource } from './resource-names.js';
 
-/** The resources a backfill walks, in the order it walks them (catalog before what uses it). */
-export const BACKFILL_RESOURCES = [
-  'products',
-  'prices',
-  'customers',
-  'subscriptions',
-  'invoices',
-] as const;
-export type BackfillResource = (typeof BACKFILL_RESOURCES)[number];
+export { BACKFILL_RESOURCES, type BackfillResource, isBackfillResource } from './resource-names.js';
 
 export interface ResourceSpec {
   resource: BackfillResource;
@@ -93,6 +86,3 @@ export const RESOURCE_SPECS: Record<BackfillResource, ResourceSpec> = {
     ignore: new Set([...ALWAYS_IGNORED, 'lastPaymentError']),
   },
 };
-
-export const isBackfillResource = (value: string): value is BackfillResource =>
-  (BACKFILL_RESOURCES as readonly string[]).includes(value);

@@ -3,7 +3,6 @@ import { ConfigError, type Env } from '@billing/config';
 import { addJob, QUEUES } from '@billing/queue';
 import { runBackfill } from '../backfill/backfill.js';
 import { listCursors } from '../backfill/cursor.js';
-import { BACKFILL_RESOURCES } from '../backfill/resources.js';
 import { dbReport, formatDbReport } from '../db-report.js';
 import { DeadLetterNotFoundError, listDeadLetters, replayDeadLetters } from '../dead-letters.js';
 import { fillGaps } from '../gaps.js';
@@ -17,16 +16,26 @@ import {
   UsageError,
 } from './args.js';
 import { Resources } from './resources.js';
+import { type Command, USAGE } from './usage.js';
+
+export type { Command } from './usage.js';
 
 /**
- * The ops CLIs. Each entry file (`dead-letters.ts`, `backfill.ts`, …) calls `runCli` with its
- * command; tests call it in-process with their own environment. Exit codes: 0 done,
- * 1 failed or incomplete (a backfill stopped by a 429 storm, a gap fill cut short),
- * 2 bad arguments or configuration.
+ * The ops CLIs. Each entry file (`dead-letters.ts`, `backfill.ts`, …) calls `cliMain` (main.ts),
+ * which answers `--help` before loading this module; tests call `runCli` in-process with their
+ * own environment. Exit codes: 0 done, 1 failed or incomplete (a backfill stopped by a 429
+ * storm, a gap fill cut short), 2 bad arguments or configuration.
  */
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
+  /**
+   * Transient progress (backfill): on a terminal one line rewritten in place, else plain
+   * lines. Absent: no progress output (tests, --json).
+   */
+  progress?: (text: string) => void;
+  /** Report progress only every this many objects (plain-line output); unset: every object. */
+  progressEvery?: number;
 }
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -41,7 +50,7 @@ interface CommandSpec {
 /** Every command, by name; adding one here is all a new command needs besides its entry file. */
 const COMMANDS = {
   'dead-letters': {
-    usage: 'dead-letters [--type TYPE] [--from TIME] [--to TIME] [--limit N] [--json]',
+    usage: USAGE['dead-letters'],
     options: {
       type: { type: 'string' },
       from: { type: 'string' },
@@ -74,7 +83,7 @@ const COMMANDS = {
     },
   },
   replay: {
-    usage: 'replay (--event EVENT_ID | --all | [--type TYPE] [--from TIME] [--to TIME]) [--json]',
+    usage: USAGE.replay,
     options: {
       event: { type: 'string' },
       all: { type: 'boolean' },
@@ -114,7 +123,7 @@ const COMMANDS = {
     },
   },
   backfill: {
-    usage: `backfill [--resources ${BACKFILL_RESOURCES.join(',')}] [--account ACCT] [--restart] [--status] [--json]`,
+    usage: USAGE.backfill,
     options: {
       resources: { type: 'string' },
       account: { type: 'string' },
@@ -138,12 +147,23 @@ const COMMANDS = {
       const backoff = r.backoff();
       const cache = await r.cache();
       if (!cache) io.err('redis does not answer: cached billing state will expire by TTL instead');
+      const progress = a.json ? undefined : io.progress;
       const report = await runBackfill(
         { db: handle.db, sql: handle.sql, stripe, cache },
         {
           resources: resourceList,
           account: str(a.account) ?? null,
           restart: a.restart === true,
+          // Stripe's lists have no total, so progress is a count: every object on a terminal
+          // (the line is rewritten), every progressEvery objects in a log.
+          onProgress: progress
+            ? ({ resource, processed, cursor }) => {
+                if (io.progressEvery && processed % io.progressEvery !== 0) return;
+                progress(
+                  `backfill ${resource}: ${processed.toLocaleString('en')} read (at ${cursor})`,
+                );
+              }
+            : undefined,
           backoff: {
             ...backoff,
             onRetry: ({ attempt, delayMs }) =>
@@ -171,7 +191,7 @@ const COMMANDS = {
     },
   },
   'fill-gaps': {
-    usage: 'fill-gaps [--since TIME] [--dry-run] [--json]',
+    usage: USAGE['fill-gaps'],
     options: { since: { type: 'string' }, 'dry-run': { type: 'boolean' } },
     async run(a, r, io) {
       const { db } = r.database();
@@ -195,7 +215,7 @@ const COMMANDS = {
     },
   },
   'db-report': {
-    usage: 'db-report [--limit N] [--json]',
+    usage: USAGE['db-report'],
     options: { limit: { type: 'string' } },
     async run(a, r, io) {
       const report = await dbReport(r.database().sql, { limit: parseLimit(str(a.limit), 500) });
@@ -204,8 +224,7 @@ const COMMANDS = {
     },
   },
   'stripe-sync': {
-    usage:
-      'stripe-sync [--resources LIST] [--fill-gaps]   (enqueues a run for the stripe-sync worker)',
+    usage: USAGE['stripe-sync'],
     options: {
       resources: { type: 'string' },
       'fill-gaps': { type: 'boolean' },
@@ -221,9 +240,7 @@ const COMMANDS = {
       return EXIT.ok;
     },
   },
-} satisfies Record<string, CommandSpec>;
-
-export type Command = keyof typeof COMMANDS;
+} satisfies Record<Command, CommandSpec>;
 
 export async function runCli(
   command: Command,
