@@ -1,12 +1,8 @@
 import path from 'node:path';
+import { type FakeStripe, FakeStripeState, startFakeStripe } from '@billing/stripe-fake';
 import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { flushPrefix } from '../../packages/testing/src/services.js';
-import {
-  type FakeStripe,
-  FakeStripeState,
-  startFakeStripe,
-} from '../../packages/testing/src/stripe/index.js';
 import {
   type BuiltEvent,
   baseChildEnv,

@@ -118,7 +118,7 @@ describe('the environment docker compose gives the api service', () => {
     expect(config.stripeApiBase).toBe('http://stripe-simulator:12111');
     expect(() => usageEnv(env)).not.toThrow();
     expect(() => opsEnv(env)).not.toThrow();
-    expect(billingPageConfig(env)).toEqual({ simulator: false });
+    expect(billingPageConfig(env)).toEqual({ simulator: false, origins: [] });
     expect(() => logEnv(env)).not.toThrow();
   });
 });

@@ -180,9 +180,11 @@ describe('stripe simulator', () => {
     expect(html).toContain('data-status="past_due"');
 
     const from = receiver.deliveries.length;
+    // A browser's form POST carries its Origin; the simulator's same-origin gate requires it.
     const update = await fetch(`${sim.url}/billing-portal/${session.id}/payment-method`, {
       method: 'POST',
       redirect: 'manual',
+      headers: { Origin: sim.url },
     });
     expect(update.status).toBe(303);
     expect(update.headers.get('location')).toBe('http://127.0.0.1:9/billing?user=portal-user');

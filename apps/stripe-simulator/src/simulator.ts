@@ -61,17 +61,20 @@ export interface RunningSimulator {
  * The shared same-origin gate, fitted to the simulator's clients. The scenarios, tests and
  * curl are not browsers: they send neither `Origin` nor `Sec-Fetch-Site`, which a browser
  * page cannot omit on a POST, so such a request counts as same-origin (Host and JSON are
- * still checked). The hosted checkout page's Pay button is a plain HTML form (no script), so
- * its POST is held to the rules of a read (Host, no cross-site Origin) plus a required
+ * still checked). The hosted checkout page's Pay button and the portal's Update card are plain
+ * HTML forms (no script), so their POST is held to the rules of a read (Host, no cross-site Origin) plus a required
  * `Origin`, which every browser sends on a form POST.
  */
+/** The plain HTML forms the simulator serves: checkout's Pay and the portal's Update card. */
+const FORM_POSTS = /^\/(checkout\/[^/]+\/pay|billing-portal\/[^/]+\/payment-method)$/;
+
 function simulatorGate(gate: express.RequestHandler): express.RequestHandler {
   return (req, res, next) => {
     const browser = req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined;
-    if (req.method === 'POST' && /^\/checkout\/[^/]+\/pay$/.test(req.path)) {
+    if (req.method === 'POST' && FORM_POSTS.test(req.path)) {
       if (browser && req.headers.origin === undefined) {
         res.status(403).json({
-          error: { code: 'forbidden', rule: 'origin', message: 'the Pay form needs an Origin' },
+          error: { code: 'forbidden', rule: 'origin', message: 'a form POST needs an Origin' },
         });
         return;
       }

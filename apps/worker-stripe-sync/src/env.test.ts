@@ -1,4 +1,5 @@
 import { ConfigError } from '@billing/config';
+import { composeEnvironments } from '@billing/testing/compose';
 import { describe, expect, it } from 'vitest';
 import { workerStripeSyncEnv } from './env.js';
 
@@ -31,5 +32,14 @@ describe('workerStripeSyncEnv', () => {
       /STRIPE_SECRET_KEY/,
     );
     expect(() => workerStripeSyncEnv({ STRIPE_SYNC_CRON: 'nightly' })).toThrow(/STRIPE_SYNC_CRON/);
+  });
+});
+
+describe('the environment docker compose gives the worker-stripe-sync service', () => {
+  it.each(composeEnvironments('worker-stripe-sync'))('is accepted (%s)', (_label, env) => {
+    expect(workerStripeSyncEnv(env)).toMatchObject({
+      WORKER_STRIPE_SYNC_PORT: 3004,
+      STRIPE_API_BASE: 'http://stripe-simulator:12111',
+    });
   });
 });

@@ -10,6 +10,7 @@ export const APPS = {
   'worker-webhooks': path.join(ROOT, 'apps/worker-webhooks'),
   api: path.join(ROOT, 'apps/api'),
   'worker-usage': path.join(ROOT, 'apps/worker-usage'),
+  'worker-stripe-sync': path.join(ROOT, 'apps/worker-stripe-sync'),
 } as const;
 export type AppName = keyof typeof APPS;
 

@@ -3,6 +3,7 @@ import { ConfigError, type Env } from '@billing/config';
 import { addJob, QUEUES } from '@billing/queue';
 import { runBackfill } from '../backfill/backfill.js';
 import { listCursors } from '../backfill/cursor.js';
+import { BACKFILL_RESOURCES } from '../backfill/resource-names.js';
 import { dbReport, formatDbReport } from '../db-report.js';
 import { DeadLetterNotFoundError, listDeadLetters, replayDeadLetters } from '../dead-letters.js';
 import { fillGaps } from '../gaps.js';
