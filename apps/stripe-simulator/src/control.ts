@@ -1,3 +1,4 @@
+import { isLiveSubscriptionStatus } from '@billing/db/constants';
 import type { Stripe } from '@billing/stripe';
 import type { FakeStripeState, SnapshotEvent } from '@billing/stripe-fake';
 import { billingPortal, StripeApiError } from '@billing/stripe-fake';
@@ -176,9 +177,7 @@ export function controlRouter(deps: ControlDeps): Router {
       counts: {
         customers: state.customers.size,
         subscriptions: subscriptions.length,
-        liveSubscriptions: subscriptions.filter((s) =>
-          ['active', 'trialing', 'past_due'].includes(s.status),
-        ).length,
+        liveSubscriptions: subscriptions.filter((s) => isLiveSubscriptionStatus(s.status)).length,
         invoices: state.invoices.size,
         events: state.events.size,
         failedDeliveries: state.failedDeliveries.size,
@@ -305,7 +304,7 @@ export function controlRouter(deps: ControlDeps): Router {
     const ids =
       body.subscriptions ??
       [...state.subscriptions.values()]
-        .filter((s) => ['active', 'trialing', 'past_due'].includes(s.status))
+        .filter((s) => isLiveSubscriptionStatus(s.status))
         .map((s) => s.id);
     const failing = new Set(body.failing ?? []);
     const { result, events } = capture(state, () =>

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isLiveSubscriptionStatus } from '@billing/db/constants';
 import {
   type Clients,
   inBatches,
@@ -37,8 +38,6 @@ export interface RenewalStormResult {
   convergedMs: number;
 }
 
-const LIVE = ['active', 'trialing', 'past_due'];
-
 export async function renewalStorm(
   { api, simulator }: Clients,
   options: RenewalStormOptions,
@@ -71,7 +70,7 @@ export async function renewalStorm(
   const subscriptionIds = created.map((reply) => reply.subscription.id);
   const synced = await waitUntil(
     () => inBatches(users, concurrency, (userId) => subscriptionOf(api, userId)),
-    (views) => views.every((view) => view !== null && LIVE.includes(view.status)),
+    (views) => views.every((view) => view !== null && isLiveSubscriptionStatus(view.status)),
     { timeoutMs, intervalMs: 500, what: `all ${users.length} subscriptions to reach the API` },
   );
   print(`   the API shows all ${users.length} active after ${synced.waitedMs} ms`);
