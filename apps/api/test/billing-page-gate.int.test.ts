@@ -151,6 +151,29 @@ describe('billing page routes refuse cross-site and foreign-Host requests (403)'
     expect(response.body).not.toContain(userId);
   });
 
+  it('a link from another site opens the page (a navigation), but a fetch from there is refused', async () => {
+    // What a browser sends when the app's "Manage billing" link or Checkout's return opens it.
+    const opened = await request('GET', '/billing', {
+      'sec-fetch-site': 'cross-site',
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-dest': 'document',
+    });
+    expect(opened.status).toBe(200);
+    // The same site reading the user list with fetch() (mode cors/no-cors) is still refused,
+    // and a navigation is no way around the Host check.
+    const fetched = await request('GET', '/billing/users', {
+      'sec-fetch-site': 'cross-site',
+      'sec-fetch-mode': 'cors',
+    });
+    expect(fetched.status).toBe(403);
+    expect(fetched.body).not.toContain(userId);
+    const rebound = await request('GET', '/billing/users', {
+      host: 'attacker.example',
+      'sec-fetch-mode': 'navigate',
+    });
+    expect(rebound.status).toBe(403);
+  });
+
   it('the page itself still works: same-origin reads answer, a same-origin JSON POST reaches the API', async () => {
     const users = await request('GET', '/billing/users', { 'sec-fetch-site': 'same-origin' });
     expect(users.status).toBe(200);

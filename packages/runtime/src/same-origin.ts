@@ -9,7 +9,9 @@ import type { RequestHandler } from 'express';
  *    name (attacker.example) to 127.0.0.1; the browser then sends `Host: attacker.example`
  *    and treats the answer as same-origin, so only the Host header gives it away.
  * 2. Cross-site: `Sec-Fetch-Site: cross-site | same-site` or an `Origin` that is not the
- *    request's own origin → refused, for reads too (a read can leak data, e.g. user lists).
+ *    request's own origin → refused, for reads too (a read can leak data, e.g. user lists),
+ *    except a top-level navigation (`Sec-Fetch-Mode: navigate`, GET/HEAD): the opener cannot
+ *    read the page, and being linked to is what these pages are for.
  * 3. State changes (anything but GET/HEAD/OPTIONS) need `Content-Type: application/json`
  *    (a cross-site form or `text/plain` fetch cannot send it without a CORS preflight, which
  *    this server never grants) and positive proof of same origin: an `Origin` equal to the
@@ -72,6 +74,18 @@ export function sameOriginGate(options: SameOriginOptions = {}): RequestHandler 
     const own = `${protocol}://${host!.toLowerCase()}`;
     const origin = req.headers.origin;
     const site = req.headers['sec-fetch-site'];
+    // A top-level navigation (a link or redirect opening the page) may come from any site:
+    // the opening page cannot read the document it navigates to, and links into these pages
+    // from elsewhere are their purpose (the app's "Manage billing" link, Checkout's return).
+    // Host is still checked above; the page's own reads and writes are fetches, gated below.
+    const navigation =
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      req.headers['sec-fetch-mode'] === 'navigate';
+    if (navigation) {
+      res.vary('Origin');
+      next();
+      return;
+    }
     if (site !== undefined && site !== 'same-origin' && site !== 'none') {
       refuse('cross_site', `cross-site requests are refused (Sec-Fetch-Site: ${site})`);
       return;

@@ -395,13 +395,18 @@ describe('simulator-mode routes', () => {
       ((await overview.json()) as { subscription: { planId: string } }).subscription.planId,
     ).toBe('business');
 
+    // Sent as the page itself would (same Origin, JSON), so the same-origin gate lets them
+    // through and the allow-list is what answers.
     const usage = await fetch(`${stack.url}/billing/sim-api/usage`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', origin: stack.url },
       body: JSON.stringify({ userId, metric: 'compute_minutes', quantity: 1 }),
     });
     expect(usage.status).toBe(404);
-    const deleted = await fetch(`${stack.url}/billing/sim-api/cancel`, { method: 'DELETE' });
+    const deleted = await fetch(`${stack.url}/billing/sim-api/cancel`, {
+      method: 'DELETE',
+      headers: { 'content-type': 'application/json', origin: stack.url },
+    });
     expect(deleted.status).toBe(404);
   });
 
@@ -428,7 +433,7 @@ describe('simulator-mode routes', () => {
   it("passes the API's validation errors through (tried an unknown plan)", async () => {
     const response = await fetch(`${stack.url}/billing/sim-api/upgrade`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', origin: stack.url },
       body: JSON.stringify({ userId, planId: 'gold', interval: 'month' }),
     });
     expect(response.status).toBe(400);
