@@ -63,8 +63,8 @@ describe('npm start', () => {
     timeout: 300_000,
   }, async () => {
     const services = await useTestServices('stack-start');
-    const [ingress, api, webhooks, usage, simulator] = await Promise.all(
-      Array.from({ length: 5 }, freePort),
+    const [ingress, api, webhooks, usage, stripeSync, simulator] = await Promise.all(
+      Array.from({ length: 6 }, freePort),
     );
     const child = spawn(process.execPath, ['scripts/stack.mjs', 'start'], {
       cwd: root,
@@ -78,6 +78,7 @@ describe('npm start', () => {
         API_PORT: String(api),
         WORKER_WEBHOOKS_PORT: String(webhooks),
         WORKER_USAGE_PORT: String(usage),
+        WORKER_STRIPE_SYNC_PORT: String(stripeSync),
         STRIPE_SIMULATOR_PORT: String(simulator),
         STRIPE_SIMULATOR_STATE_FILE: 'off',
       },
@@ -101,12 +102,12 @@ describe('npm start', () => {
       expect(child.exitCode, output).toBeNull();
       // The moment the banner is out, every app it lists answers.
       const ready = await Promise.all(
-        [ingress, api, webhooks, usage].map(async (port) => {
+        [ingress, api, webhooks, usage, stripeSync].map(async (port) => {
           const response = await fetch(`http://127.0.0.1:${port}/readyz`);
           return response.status;
         }),
       );
-      expect(ready).toEqual([200, 200, 200, 200]);
+      expect(ready).toEqual([200, 200, 200, 200, 200]);
       // The simulator starts after the ingress answers, so its start-up webhooks (the plan
       // catalogue) each arrive at the first attempt: none is retried.
       type Stats = {
@@ -139,6 +140,7 @@ describe('npm start', () => {
         'api',
         'ingress',
         'stripe-simulator',
+        'worker-stripe-sync',
         'worker-usage',
         'worker-webhooks',
       ]);
