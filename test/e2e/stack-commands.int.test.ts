@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,9 +64,8 @@ describe('npm start', () => {
     timeout: 300_000,
   }, async () => {
     const services = await useTestServices('stack-start');
-    const [ingress, api, webhooks, usage, stripeSync, simulator] = await Promise.all(
-      Array.from({ length: 6 }, freePort),
-    );
+    const [ingress, api, webhooks, usage, stripeSync, simulator, ingressMetrics, apiMetrics] =
+      await Promise.all(Array.from({ length: 8 }, freePort));
     const child = spawn(process.execPath, ['scripts/stack.mjs', 'start'], {
       cwd: root,
       env: {
@@ -81,6 +81,8 @@ describe('npm start', () => {
         WORKER_STRIPE_SYNC_PORT: String(stripeSync),
         STRIPE_SIMULATOR_PORT: String(simulator),
         STRIPE_SIMULATOR_STATE_FILE: 'off',
+        INGRESS_METRICS_PORT: String(ingressMetrics),
+        API_METRICS_PORT: String(apiMetrics),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -146,6 +148,35 @@ describe('npm start', () => {
       ]);
       // The simulator starts after the ingress answers: no delivery had to be retried.
       expect(records.filter((record) => /delivery failed/.test(record.msg ?? ''))).toEqual([]);
+
+      // A healthy, idle system: every metric the dashboard and the alert rules read already
+      // has a series, so no panel shows "No data" and no rule evaluates nothing.
+      const scraped = (
+        await Promise.all(
+          [ingressMetrics, apiMetrics, webhooks, usage, stripeSync].map(async (port) => {
+            const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+            expect(response.status, `/metrics on ${port}`).toBe(200);
+            return response.text();
+          }),
+        )
+      ).join('\n');
+      const withSamples = new Set(
+        scraped
+          .split('\n')
+          .filter((line) => line !== '' && !line.startsWith('#'))
+          .map((line) => line.split(/[{ ]/)[0]!.replace(/_(bucket|count|sum)$/, '')),
+      );
+      const referenced = new Set(
+        [
+          fs.readFileSync(path.join(root, 'infra/grafana/billing-dashboard.json'), 'utf8'),
+          fs.readFileSync(path.join(root, 'infra/grafana/alert-rules.yml'), 'utf8'),
+        ]
+          .join('\n')
+          .match(/\b(?:ingress|webhook|billing|api|usage|nodejs|process)_[a-z0-9_]+/g)
+          ?.map((name) => name.replace(/_(bucket|count|sum)$/, '')),
+      );
+      expect(referenced.size).toBeGreaterThan(20);
+      expect([...referenced].filter((name) => !withSamples.has(name)).sort()).toEqual([]);
     } finally {
       child.kill('SIGTERM');
       await exited;

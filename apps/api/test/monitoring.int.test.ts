@@ -163,6 +163,24 @@ describe('OpenAPI document and health', () => {
     expect(metrics).toContain('api_request_duration_seconds_bucket');
     expect(metrics).toContain('billing_cache_lookups_total');
   });
+
+  it('export the labelled counters the dashboard reads before anything was slow or limited', async () => {
+    const metrics = await (await fetch(`${t.internalUrl}/metrics`)).text();
+    // Without a series these panels read "No data" on a healthy system.
+    for (const endpoint of [
+      '/api/billing/subscription',
+      '/api/billing/usage',
+      '/api/billing/upgrade',
+      '/api/billing/create-checkout-session',
+    ]) {
+      expect(metrics).toMatch(
+        new RegExp(`api_slow_requests_total\\{endpoint="${endpoint}"\\} \\d+`),
+      );
+    }
+    for (const kind of ['user', 'service', 'ops']) {
+      expect(metrics).toMatch(new RegExp(`api_rate_limited_total\\{kind="${kind}"\\} \\d+`));
+    }
+  });
 });
 
 describe('ops surfaces mounted on the API app', () => {

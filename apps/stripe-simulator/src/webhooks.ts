@@ -214,7 +214,10 @@ export class WebhookSender {
       return;
     }
     const delay = this.backoffMs(pending.failures);
-    this.log.info(
+    // A first failure is routine (the ingress is still starting, a deploy is rolling): debug.
+    // Failing again means the endpoint really is not taking deliveries: warn.
+    const level = pending.failures === 1 ? 'debug' : 'warn';
+    this.log[level](
       {
         eventId: event.id,
         type: event.type,

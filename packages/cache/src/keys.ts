@@ -29,6 +29,12 @@ export const fields = {
 } as const;
 export const USAGE_FIELD_PREFIX = 'usage:';
 
+/**
+ * What a lookup's `entry` metric label can be: each per-user field family (the field name up
+ * to its first `:`) and `global`.
+ */
+export const ENTRY_KINDS = ['subscription', 'usage', 'proration', 'global'] as const;
+
 /** Generation fields (never returned as cached values). */
 export const GEN_FIELD = '~gen';
 export const USAGE_GEN_FIELD = '~ugen';

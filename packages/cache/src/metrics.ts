@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { ENTRY_KINDS } from './keys.js';
 
 export type CacheTier = 'l1' | 'l2';
 
@@ -48,9 +49,16 @@ export function createCacheMetrics(registry: Registry, l1Size: () => number): Ca
     'Invalidation messages received on the pub/sub channel, by scope',
     ['scope'],
   );
-  // Exported at 0 from the start: "Cache degraded ops" and the hit ratio panels read 0 on a
-  // healthy system rather than "No data".
+  // Every known series is exported at 0 from the start: "Cache degraded ops", the hit ratio
+  // and the lookup panels read 0 on a fresh process rather than "No data".
   for (const op of ['read', 'write', 'invalidate', 'subscribe'] as const) degraded.inc({ op }, 0);
+  for (const entry of ENTRY_KINDS) {
+    loads.inc({ entry }, 0);
+    for (const tier of ['l1', 'l2'] as const) {
+      for (const result of ['hit', 'miss'] as const) lookups.inc({ tier, result, entry }, 0);
+    }
+  }
+  for (const scope of ['all', 'usage'] as const) invalidations.inc({ scope }, 0);
   if (!registry.getSingleMetric('billing_cache_l1_entries')) {
     new Gauge({
       name: 'billing_cache_l1_entries',

@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are Compose's ${…} syntax under test
 import { dbEnv, plansEnv } from '@billing/config';
 import { describe, expect, it } from 'vitest';
-import { composeEnvironments, interpolate, renderCompose } from './compose.js';
+import { interpolate, renderCompose } from './compose.js';
 
 describe('Compose interpolation (the renderer used without the compose plugin)', () => {
   const vars = { SET: 'value', EMPTY: '' };

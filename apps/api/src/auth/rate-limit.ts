@@ -47,6 +47,7 @@ export function rateLimit(options: RateLimitOptions): RequestHandler {
     labelNames: ['kind'],
     registers: [options.registry],
   });
+  for (const kind of Object.keys(options.limits)) limited.inc({ kind }, 0);
   const degraded = new Counter({
     name: 'api_rate_limit_degraded_total',
     help: 'Requests let through unchecked because Redis was unavailable',

@@ -88,6 +88,14 @@ export class RequestRecorder {
       labelNames: ['endpoint'],
       registers,
     });
+    // The endpoints that have their own target start at 0 (request count, successful
+    // requests, slow requests), so an idle API's panels read 0 instead of "No data".
+    for (const target of Object.keys(options.targets.byEndpoint)) {
+      const space = target.indexOf(' ');
+      const endpoint = target.slice(space + 1);
+      this.duration.zero({ method: target.slice(0, space), endpoint, status: '2xx' });
+      this.slowTotal.inc({ endpoint }, 0);
+    }
     this.dropped = new Counter({
       name: 'api_slow_requests_dropped_total',
       help: 'Slow requests not stored in performance_issues because the pending batch was full',
