@@ -1,14 +1,13 @@
-import { type Database, stripeEventSweeps, webhookEvents } from '@billing/db';
+import { type Database, stripeEventSweeps } from '@billing/db';
 import { type Logger, moduleLogger } from '@billing/logger';
 import { bullOptions, createQueue, jobCatalog, parsePayload, QUEUES } from '@billing/queue';
 import type { RedisClient } from '@billing/redis';
 import type { Stripe } from '@billing/stripe';
 import { describeError } from '@billing/sync';
 import { type Queue, Worker } from 'bullmq';
-import { inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { pageThrough } from './backfill/paginate.js';
-import { enqueueStripeEvent } from './gaps.js';
+import { enqueueMissingEvents } from './missing-events.js';
 import type { BackoffOptions } from './rate-limit.js';
 
 export interface EventSweepDeps {
@@ -47,7 +46,6 @@ export interface EventSweepReport {
 }
 
 const SWEEP_ID = 'events';
-const PAGE_SIZE = 100;
 
 /**
  * Event reconciliation: lists the events Stripe created in a recent window (from the stored
@@ -76,57 +74,25 @@ export async function sweepStripeEvents(
   const toMs = startedAt - options.minAgeSeconds * 1000;
   const from = new Date(Math.min(fromMs, toMs));
   const to = new Date(toMs);
-  const report: EventSweepReport = {
-    status: 'incomplete',
-    from,
-    to,
-    scanned: 0,
-    recovered: [],
-    pages: 0,
-    lagSeconds: cursor ? Math.max(0, (startedAt - cursor.sweptThrough.getTime()) / 1000) : 0,
-  };
-
-  let pending: Stripe.Event[] = [];
-  const flush = async () => {
-    if (pending.length === 0) return;
-    const page = pending;
-    pending = [];
-    report.pages++;
-    const known = await deps.db
-      .select({ eventId: webhookEvents.eventId })
-      .from(webhookEvents)
-      .where(
-        inArray(
-          webhookEvents.eventId,
-          page.map((event) => event.id),
-        ),
-      );
-    const seen = new Set(known.map((row) => row.eventId));
-    for (const event of page) {
-      if (seen.has(event.id)) continue;
-      await enqueueStripeEvent(deps.queue, event, now());
-      report.recovered.push(event.id);
-    }
-  };
-
-  const result = await pageThrough<Stripe.Event>({
+  const result = await enqueueMissingEvents(deps, {
     list: (params) =>
       deps.stripe.events.list({
         ...params,
         created: { gte: Math.floor(from.getTime() / 1000), lte: Math.floor(to.getTime() / 1000) },
       }),
-    pageSize: PAGE_SIZE,
     backoff: options.backoff,
-    onItem: async (event) => {
-      report.scanned++;
-      pending.push(event);
-      if (pending.length >= PAGE_SIZE) await flush();
-    },
+    now,
   });
-  await flush();
-
-  report.status = result.status;
-  if (result.status === 'incomplete') {
+  const report: EventSweepReport = {
+    status: result.status,
+    from,
+    to,
+    scanned: result.scanned,
+    recovered: result.missing,
+    pages: result.pages,
+    lagSeconds: cursor ? Math.max(0, (startedAt - cursor.sweptThrough.getTime()) / 1000) : 0,
+  };
+  if (result.error) {
     report.error = describeError(result.error);
     log.error({ err: result.error, scanned: report.scanned }, 'event sweep incomplete');
     return report;

@@ -10,5 +10,6 @@ export * from './dead-letters.js';
 export * from './env.js';
 export * from './event-sweep.js';
 export * from './gaps.js';
+export * from './missing-events.js';
 export * from './queues.js';
 export * from './rate-limit.js';
