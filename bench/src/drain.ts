@@ -17,12 +17,9 @@ import { invoiceObject, priceObject, stripeEvent, subscriptionObject } from '@bi
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import {
-  BENCH_SRC,
   type BuiltEvent,
-  baseChildEnv,
   benchEnv,
   buildEvents,
-  cpuSeconds,
   freshDatabase,
   mb,
   median,
@@ -30,11 +27,12 @@ import {
   ratioLine,
   round,
   runId,
-  spawnNode,
-  startWebhookWorkerApp,
+  startBenchWorker,
   table,
   truncateSyncTables,
+  type WorkerVariant,
   waitFor,
+  workerBackendCpu,
 } from './lib/index.js';
 import { saveResult } from './results.js';
 
@@ -169,37 +167,11 @@ async function main(): Promise<void> {
     }
   };
 
-  type Variant = 'noop' | 'full';
-  const startWorker = async (variant: Variant) => {
-    if (variant === 'full') {
-      const nodeArgs = process.argv.includes('--cpu-prof')
-        ? ['--cpu-prof', `--cpu-prof-dir=${logDir}`]
-        : undefined;
-      return (await startWebhookWorkerApp(target, { concurrency, nodeArgs })).proc;
-    }
-    const proc = spawnNode('noop-worker', path.join(BENCH_SRC, 'baseline/noop-worker.ts'), {
-      cwd: path.dirname(BENCH_SRC),
-      env: baseChildEnv(),
-      logFile: path.join(logDir, 'noop.log'),
-      args: [redis.url, prefix, String(concurrency)],
-      log: 'pipe',
-    });
-    await waitFor('no-op worker ready', () => proc.tail().includes('ready'), 60_000);
-    return proc;
-  };
-
-  const backendCpu = async () => {
-    const rows = await sql<{ pid: number }[]>`
-      select pid from pg_stat_activity
-      where datname = current_database() and application_name = 'worker-webhooks'`;
-    return new Map(rows.map((r) => [r.pid, cpuSeconds(r.pid)]));
-  };
-
-  const drainRound = async (variant: Variant, events: BuiltEvent[], label: string) => {
+  const drainRound = async (variant: WorkerVariant, events: BuiltEvent[], label: string) => {
     await truncateSyncTables(sql);
     await preload(events);
-    const proc = await startWorker(variant);
-    const pgBefore = await backendCpu();
+    const proc = await startBenchWorker(variant, target, concurrency);
+    const pgBefore = await workerBackendCpu(sql);
     const workerBefore = proc.cpuSeconds();
     const started = Date.now();
     await queue.resume();
@@ -214,7 +186,7 @@ async function main(): Promise<void> {
     );
     const seconds = (Date.now() - started) / 1000;
     const workerCpu = proc.cpuSeconds() - workerBefore;
-    const pgAfter = await backendCpu();
+    const pgAfter = await workerBackendCpu(sql);
     let pgCpu = 0;
     for (const [pid, cpu] of pgAfter) pgCpu += cpu - (pgBefore.get(pid) ?? 0);
     const failed = (await queue.getJobCounts('failed')).failed ?? 0;

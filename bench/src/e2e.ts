@@ -12,11 +12,8 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import {
-  BENCH_SRC,
-  baseChildEnv,
   benchEnv,
   buildEvents,
-  cpuSeconds,
   freshDatabase,
   mb,
   median,
@@ -27,12 +24,13 @@ import {
   runId,
   runLoad,
   signEvents,
-  spawnNode,
+  startBenchWorker,
   startIngressApp,
-  startWebhookWorkerApp,
   table,
   truncateSyncTables,
+  type WorkerVariant,
   waitFor,
+  workerBackendCpu,
   writeRequests,
 } from './lib/index.js';
 import { saveResult } from './results.js';
@@ -80,30 +78,11 @@ async function main(): Promise<void> {
     return out;
   };
 
-  type Variant = 'noop' | 'full';
-  const worker = async (variant: Variant) => {
-    if (variant === 'full') {
-      const nodeArgs = process.argv.includes('--cpu-prof')
-        ? ['--cpu-prof', `--cpu-prof-dir=${logDir}`]
-        : undefined;
-      return (await startWebhookWorkerApp(target, { concurrency: CONCURRENCY, nodeArgs })).proc;
-    }
-    const proc = spawnNode('noop-worker', path.join(BENCH_SRC, 'baseline/noop-worker.ts'), {
-      cwd: path.dirname(BENCH_SRC),
-      env: baseChildEnv(),
-      logFile: path.join(logDir, 'noop.log'),
-      args: [redis.url, prefix, String(CONCURRENCY)],
-      log: 'pipe',
-    });
-    await waitFor('no-op worker ready', () => proc.tail().includes('ready'), 60_000);
-    return proc;
-  };
-
   /** One round: the worker idles, N deliveries go through the ingress, wait until all are done. */
-  const round1 = async (variant: Variant, count: number, label: string, rate?: number) => {
+  const round1 = async (variant: WorkerVariant, count: number, label: string, rate?: number) => {
     await admin.flushall();
     await truncateSyncTables(sql);
-    const proc = await worker(variant);
+    const proc = await startBenchWorker(variant, target, CONCURRENCY);
     const events = signEvents(buildEvents(count, { runId: `${id}${label}` }), SECRET);
     const file = writeRequests(label, events);
     const done =
@@ -141,9 +120,7 @@ async function main(): Promise<void> {
     const failed = Number(await admin.zcard(`${prefix}:stripe-events:failed`));
     const peak = proc.peakRssBytes();
     // CPU per event: the worker process, and its Postgres backends (alive for the round).
-    const backends = await sql<{ pid: number }[]>`
-      select pid from pg_stat_activity where datname = current_database() and application_name = 'worker-webhooks'`;
-    const pgCpu = backends.reduce((sum, b) => sum + cpuSeconds(b.pid), 0);
+    const pgCpu = [...(await workerBackendCpu(sql)).values()].reduce((sum, cpu) => sum + cpu, 0);
     const workerCpu = proc.cpuSeconds();
     await proc.stop();
     return {

@@ -9,3 +9,4 @@ export * from './proc.js';
 export * from './redis-server.js';
 export * from './stack.js';
 export * from './stats.js';
+export * from './worker-variants.js';
