@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DAY_MS,
   json,
-  seedPlanPrices,
+  seedFakeStripePlans,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -23,28 +23,12 @@ const DAY = DAY_MS / 1000;
 let clock = Math.floor(Date.now() / 1000);
 let t: TestApi;
 let fake: FakeStripe;
-const priceByRef = new Map<string, string>();
+let priceByRef = new Map<string, string>();
 
 beforeAll(async () => {
   fake = await startFakeStripe({ state: new FakeStripeState({ now: () => clock }) });
   t = await startTestApi(services, { stripe: fake.stripe, now: () => clock * 1000 });
-  for (const [name, amount] of [
-    ['pro', 2000],
-    ['business', 20000],
-  ] as const) {
-    const product = fake.state.createProduct({ name });
-    for (const interval of ['month', 'year'] as const) {
-      const lookupKey = `${name}_${interval === 'month' ? 'monthly' : 'yearly'}`;
-      const price = fake.state.createPrice({
-        product: product.id,
-        unitAmount: interval === 'month' ? amount : amount * 10,
-        interval,
-        lookupKey,
-      });
-      priceByRef.set(lookupKey, price.id);
-    }
-  }
-  await seedPlanPrices(t.db, t.planList, (ref) => priceByRef.get(ref)!);
+  priceByRef = await seedFakeStripePlans(fake, t);
 });
 
 afterAll(async () => {

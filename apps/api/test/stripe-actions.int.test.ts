@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   json,
   type SeededSubscription,
-  seedPlanPrices,
+  seedFakeStripePlans,
   seedSubscription,
   startTestApi,
   type TestApi,
@@ -22,7 +22,7 @@ let fake: FakeStripe;
 /** The app's clock, frozen so "the current minute" in idempotency keys is known. */
 const clock = Date.now();
 const minute = Math.floor(clock / 60_000);
-const priceByRef = new Map<string, string>();
+let priceByRef = new Map<string, string>();
 
 type Body = Record<string, unknown>;
 
@@ -68,23 +68,7 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
 beforeAll(async () => {
   fake = await startFakeStripe();
   t = await startTestApi(services, { stripe: fake.stripe, now: () => clock });
-  for (const [name, amount] of [
-    ['pro', 2000],
-    ['business', 20000],
-  ] as const) {
-    const product = fake.state.createProduct({ name });
-    for (const interval of ['month', 'year'] as const) {
-      const lookupKey = `${name}_${interval === 'month' ? 'monthly' : 'yearly'}`;
-      const price = fake.state.createPrice({
-        product: product.id,
-        unitAmount: interval === 'month' ? amount : amount * 10,
-        interval,
-        lookupKey,
-      });
-      priceByRef.set(lookupKey, price.id);
-    }
-  }
-  await seedPlanPrices(t.db, t.planList, (ref) => priceByRef.get(ref)!);
+  priceByRef = await seedFakeStripePlans(fake, t);
 });
 
 afterAll(async () => {

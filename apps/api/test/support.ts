@@ -18,6 +18,7 @@ import { QUEUES } from '@billing/queue';
 import { closeRedis, createRedis, type RedisClient, waitReady } from '@billing/redis';
 import { closeServer, listen } from '@billing/runtime';
 import type { Stripe } from '@billing/stripe';
+import type { FakeStripe } from '@billing/stripe-fake';
 import type { TestServices } from '@billing/testing';
 import type { UsageConfig } from '@billing/usage';
 import { drizzle } from 'drizzle-orm/postgres-js';
@@ -219,6 +220,36 @@ export async function seedPlanPrices(
     }
   }
   return ids;
+}
+
+/**
+ * The pro and business plans in a fake Stripe account (a product each, monthly and yearly
+ * prices under the plan list's lookup keys) and their local `prices` rows; returns the price
+ * id of each lookup key.
+ */
+export async function seedFakeStripePlans(
+  fake: FakeStripe,
+  t: TestApi,
+): Promise<Map<string, string>> {
+  const priceByRef = new Map<string, string>();
+  for (const [name, amount] of [
+    ['pro', 2000],
+    ['business', 20000],
+  ] as const) {
+    const product = fake.state.createProduct({ name });
+    for (const interval of ['month', 'year'] as const) {
+      const lookupKey = `${name}_${interval === 'month' ? 'monthly' : 'yearly'}`;
+      const price = fake.state.createPrice({
+        product: product.id,
+        unitAmount: interval === 'month' ? amount : amount * 10,
+        interval,
+        lookupKey,
+      });
+      priceByRef.set(lookupKey, price.id);
+    }
+  }
+  await seedPlanPrices(t.db, t.planList, (ref) => priceByRef.get(ref)!);
+  return priceByRef;
 }
 
 export interface SeededSubscription {
