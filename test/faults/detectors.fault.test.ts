@@ -1,21 +1,13 @@
-import { Redis } from 'ioredis';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { flushPrefix } from '../../packages/testing/src/services.js';
+import { describe, expect, it } from 'vitest';
 import { breakClaim, brokenEvents, type ClaimBreak, restoreClaim } from './broken-claim.js';
 import {
   appliedCounts,
   buildEvents,
-  cleanupAfterAll,
-  drillDatabase,
-  drillDir,
   exactlyOnceReport,
-  type RunningApp,
+  pipelineDrill,
+  queueDrained,
   runId,
   sendAsStripe,
-  sharedRedisTarget,
-  startIngressApp,
-  startWebhookWorkerApp,
-  waitFor,
 } from './support.js';
 
 /**
@@ -27,46 +19,9 @@ import {
  * breaker touched; with the real claim every detector stays quiet.
  */
 const EVENTS = 60;
-const db = await drillDatabase('detectors');
-const services = inject('services');
-const prefix = `{fault-det-${runId(6)}}`;
-const target = sharedRedisTarget(db, prefix, drillDir('detectors'));
-let ingress: RunningApp;
-let worker: RunningApp;
-let redis: Redis;
-cleanupAfterAll(
-  () => ingress?.proc.stop(),
-  () => worker?.proc.stop(),
-  () => redis?.quit(),
-  () => flushPrefix(services.redisUrl, prefix),
-);
-
-beforeAll(async () => {
-  redis = new Redis(services.redisUrl);
-  [ingress, worker] = await Promise.all([
-    startIngressApp(target),
-    startWebhookWorkerApp(target, { concurrency: 4 }),
-  ]);
-});
-
-/** Until the worker has settled every job in the queue. */
-async function drained(): Promise<void> {
-  await waitFor(
-    'queue drained',
-    async () => {
-      const q = `${prefix}:stripe-events`;
-      const [wait, active, delayed, prioritized] = await Promise.all([
-        redis.llen(`${q}:wait`),
-        redis.llen(`${q}:active`),
-        redis.zcard(`${q}:delayed`),
-        redis.zcard(`${q}:prioritized`),
-      ]);
-      return wait + active + delayed + prioritized === 0;
-    },
-    60_000,
-    100,
-  );
-}
+const drill = await pipelineDrill('detectors', { prefix: 'det', concurrency: 4 });
+const { db, prefix } = drill;
+const drained = () => queueDrained(drill.redis, prefix);
 
 /** One round: deliver, let it settle, deliver everything again, settle; the report on it. */
 async function round(mode?: ClaimBreak) {
@@ -75,16 +30,16 @@ async function round(mode?: ClaimBreak) {
   const pattern = `evt_${run}%`;
   if (mode) await breakClaim(db.sql, mode, { pattern, everyNth: 3 });
   try {
-    const first = await sendAsStripe(ingress.url, events, { concurrency: 8 });
+    const first = await sendAsStripe(drill.ingress.url, events, { concurrency: 8 });
     expect(first.acknowledged.size).toBe(EVENTS);
     await drained();
     // Stripe redelivers an event it has already had acknowledged (a lost 2xx, a retry).
     // Deleting the completed jobs (their hash and completed-set entry, what BullMQ's own
     // retention does later) takes the jobId dedupe out of the way.
     const q = `${prefix}:stripe-events`;
-    await redis.zrem(`${q}:completed`, ...events.map((e) => e.id));
-    await redis.del(...events.map((e) => `${q}:${e.id}`));
-    const second = await sendAsStripe(ingress.url, events, { concurrency: 8 });
+    await drill.redis.zrem(`${q}:completed`, ...events.map((e) => e.id));
+    await drill.redis.del(...events.map((e) => `${q}:${e.id}`));
+    const second = await sendAsStripe(drill.ingress.url, events, { concurrency: 8 });
     expect(second.acknowledged.size).toBe(EVENTS);
     await drained();
   } finally {

@@ -1,19 +1,11 @@
 import { signStripePayload } from '@billing/stripe-fake';
-import { flushPrefix } from '@billing/testing';
-import { Redis } from 'ioredis';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   buildEvents,
-  cleanupAfterAll,
   DRILL_SECRET,
-  drillDatabase,
-  drillDir,
   exactlyOnceReport,
-  type RunningApp,
+  pipelineDrill,
   runId,
-  sharedRedisTarget,
-  startIngressApp,
-  startWebhookWorkerApp,
   waitApplied,
 } from './support.js';
 
@@ -23,28 +15,8 @@ import {
  * one acknowledged and applied once, and the ingress must stay up and ready throughout.
  */
 const VALID = 1_000;
-const services = inject('services');
-const db = await drillDatabase('forged');
-const prefix = `{fault-fg-${runId(6)}}`;
-const dir = drillDir('forged-traffic');
-let ingress: RunningApp;
-let worker: RunningApp;
-let redis: Redis;
-cleanupAfterAll(
-  () => ingress?.proc.stop(),
-  () => worker?.proc.stop(),
-  () => redis?.quit(),
-  () => flushPrefix(services.redisUrl, prefix),
-);
-
-beforeAll(async () => {
-  const target = sharedRedisTarget(db, prefix, dir);
-  [ingress, worker] = await Promise.all([
-    startIngressApp(target),
-    startWebhookWorkerApp(target, { concurrency: 8 }),
-  ]);
-  redis = new Redis(services.redisUrl);
-});
+const drill = await pipelineDrill('forged-traffic', { prefix: 'fg', concurrency: 8 });
+const { db, prefix } = drill;
 
 interface Shot {
   kind: string;
@@ -188,7 +160,7 @@ describe('forged and malformed requests mixed into valid traffic', () => {
         for (;;) {
           const shot = shots[next++];
           if (!shot) return;
-          const status = await fire(ingress.url, shot);
+          const status = await fire(drill.ingress.url, shot);
           const byStatus = results.get(shot.kind) ?? {};
           byStatus[status] = (byStatus[status] ?? 0) + 1;
           results.set(shot.kind, byStatus);
@@ -214,8 +186,8 @@ describe('forged and malformed requests mixed into valid traffic', () => {
       expect({ kind, byStatus }).toEqual({ kind, byStatus: { [expected.get(kind)!]: count } });
     }
     expect(forged.length).toBe(10_000);
-    expect(ingress.proc.alive()).toBe(true);
-    expect((await fetch(`${ingress.url}/readyz`)).status).toBe(200);
+    expect(drill.ingress.proc.alive()).toBe(true);
+    expect((await fetch(`${drill.ingress.url}/readyz`)).status).toBe(200);
 
     await waitApplied(db.sql, acknowledged, 180_000);
     const report = await exactlyOnceReport(db.sql, acknowledged);
@@ -225,7 +197,7 @@ describe('forged and malformed requests mixed into valid traffic', () => {
     expect(report.duplicated).toEqual([]);
     expect(report.appliedUnacknowledged).toBe(0);
     // Nothing forged reached the queue or the database, and no tampered content won.
-    const jobs = await redis.keys(`${prefix}:stripe-events:evt_forged*`);
+    const jobs = await drill.redis.keys(`${prefix}:stripe-events:evt_forged*`);
     expect(jobs).toEqual([]);
     const [rows] = await db.sql<{ n: number }[]>`select count(*)::int as n from webhook_events`;
     expect(Number(rows?.n)).toBe(VALID);

@@ -14,21 +14,25 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import postgres from 'postgres';
-import { afterAll, inject } from 'vitest';
-import '@billing/testing';
 import {
   type BuiltEvent,
   dropDatabase,
   freshDatabase,
   type NodeProcess,
+  type RunningApp,
   runId,
   type SignedEvent,
   type StackTarget,
   sleep,
+  startIngressApp,
+  startWebhookWorkerApp,
   waitFor,
 } from '@billing/bench/harness';
 import { signStripePayload } from '@billing/stripe-fake';
+import { flushPrefix } from '@billing/testing';
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 export * from '@billing/bench/harness';
 
@@ -312,3 +316,73 @@ export function cleanupAfterAll(...stoppers: Array<() => Promise<unknown> | unkn
 export const stopProc = (get: () => NodeProcess | undefined) => async () => {
   await get()?.stop(10_000);
 };
+
+/** The ingress and the webhook worker of a pipeline drill, and what they run against. */
+export interface PipelineDrill {
+  db: DrillDatabase;
+  prefix: string;
+  dir: string;
+  target: StackTarget;
+  /** A plain client on the shared Redis (set before the tests run). */
+  redis: Redis;
+  ingress: RunningApp;
+  /** Replace it when the drill restarts the worker: cleanup stops whichever runs last. */
+  worker: RunningApp | undefined;
+}
+
+/**
+ * The usual drill set-up: its own database and Redis prefix, the real ingress and webhook
+ * worker started before the tests (the worker with `concurrency` and `workerEnv`), and
+ * everything stopped and flushed after them, whatever happened.
+ */
+export async function pipelineDrill(
+  label: string,
+  options: { prefix: string; concurrency: number; workerEnv?: Record<string, string> },
+): Promise<PipelineDrill> {
+  const db = await drillDatabase(label.replace(/-/g, '_'));
+  const dir = drillDir(label);
+  const redisUrl = inject('services').redisUrl;
+  const drill = {
+    db,
+    prefix: `{fault-${options.prefix}-${runId(6)}}`,
+    dir,
+    worker: undefined,
+  } as PipelineDrill;
+  drill.target = sharedRedisTarget(db, drill.prefix, dir);
+  cleanupAfterAll(
+    () => drill.ingress?.proc.stop(),
+    () => drill.worker?.proc.stop(),
+    () => drill.redis?.quit(),
+    () => flushPrefix(redisUrl, drill.prefix),
+  );
+  beforeAll(async () => {
+    drill.redis = new Redis(redisUrl);
+    [drill.ingress, drill.worker] = await Promise.all([
+      startIngressApp(drill.target),
+      startWebhookWorkerApp(drill.target, {
+        concurrency: options.concurrency,
+        env: options.workerEnv,
+      }),
+    ]);
+  });
+  return drill;
+}
+
+/** Until no job of the drill's `stripe-events` queue is waiting, active, delayed or prioritized. */
+export async function queueDrained(redis: Redis, prefix: string): Promise<void> {
+  const q = `${prefix}:stripe-events`;
+  await waitFor(
+    'queue drained',
+    async () => {
+      const [wait, active, delayed, prioritized] = await Promise.all([
+        redis.llen(`${q}:wait`),
+        redis.llen(`${q}:active`),
+        redis.zcard(`${q}:delayed`),
+        redis.zcard(`${q}:prioritized`),
+      ]);
+      return wait + active + delayed + prioritized === 0;
+    },
+    60_000,
+    100,
+  );
+}

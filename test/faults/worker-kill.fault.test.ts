@@ -1,20 +1,13 @@
-import { flushPrefix } from '@billing/testing';
-import { Redis } from 'ioredis';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   appliedCounts,
   buildEvents,
-  cleanupAfterAll,
   DRILL_SECRET,
-  drillDatabase,
-  drillDir,
   exactlyOnceReport,
-  type RunningApp,
+  pipelineDrill,
   runId,
   sendAsStripe,
-  sharedRedisTarget,
   signEvents,
-  startIngressApp,
   startWebhookWorkerApp,
   waitApplied,
   waitFor,
@@ -28,31 +21,11 @@ import {
  * exactly once, nothing left in the failed set.
  */
 const EVENTS = 1_200;
-const db = await drillDatabase('worker_kill');
-const services = inject('services');
-const prefix = `{fault-wk-${runId(6)}}`;
-const dir = drillDir('worker-kill');
-const target = sharedRedisTarget(db, prefix, dir);
 // Short lock and stalled-check periods (if the worker reads them) keep the drill quick; with
 // BullMQ's defaults (30 s each) recovery takes up to a minute and the drill still passes.
 const workerEnv = { WEBHOOK_STALLED_INTERVAL_MS: '2000', WEBHOOK_LOCK_DURATION_MS: '5000' };
-let ingress: RunningApp;
-let worker: RunningApp | undefined;
-let redis: Redis;
-cleanupAfterAll(
-  () => ingress?.proc.stop(),
-  () => worker?.proc.stop(),
-  () => redis?.quit(),
-  () => flushPrefix(services.redisUrl, prefix),
-);
-
-beforeAll(async () => {
-  redis = new Redis(services.redisUrl);
-  [ingress, worker] = await Promise.all([
-    startIngressApp(target),
-    startWebhookWorkerApp(target, { concurrency: 8, env: workerEnv }),
-  ]);
-});
+const drill = await pipelineDrill('worker-kill', { prefix: 'wk', concurrency: 8, workerEnv });
+const { db, prefix } = drill;
 
 describe('worker SIGKILL mid-stream, then restarted', () => {
   it('applies every acknowledged event exactly once after the killed worker’s jobs stall and are re-run', async () => {
@@ -60,7 +33,7 @@ describe('worker SIGKILL mid-stream, then restarted', () => {
       buildEvents(EVENTS, { runId: runId(8), customers: 150 }),
       DRILL_SECRET,
     );
-    const sent = await sendAsStripe(ingress.url, events, { concurrency: 16 });
+    const sent = await sendAsStripe(drill.ingress.url, events, { concurrency: 16 });
     expect(sent.unacknowledged).toEqual([]);
     expect(sent.rejected.size).toBe(0);
 
@@ -74,10 +47,10 @@ describe('worker SIGKILL mid-stream, then restarted', () => {
       120_000,
       20,
     );
-    const killed = worker!;
+    const killed = drill.worker!;
     expect(await killed.proc.kill()).toBe('SIGKILL');
     // The jobs the dead worker held: active in Redis, their locks still there until they expire.
-    const active = await redis.lrange(`${prefix}:stripe-events:active`, 0, -1);
+    const active = await drill.redis.lrange(`${prefix}:stripe-events:active`, 0, -1);
     const appliedBefore = new Set(
       (await db.sql<{ event_id: string }[]>`select event_id from drill_applied`).map(
         (r) => r.event_id,
@@ -85,7 +58,7 @@ describe('worker SIGKILL mid-stream, then restarted', () => {
     );
     expect(active.length).toBeGreaterThan(0);
 
-    worker = await startWebhookWorkerApp(target, {
+    drill.worker = await startWebhookWorkerApp(drill.target, {
       name: 'worker-webhooks-2',
       concurrency: 8,
       env: workerEnv,
@@ -106,7 +79,7 @@ describe('worker SIGKILL mid-stream, then restarted', () => {
     expect(report.duplicated).toEqual([]);
     expect(report.acknowledged).toBe(EVENTS);
     // Nothing was given up on (dead-lettered) on the way.
-    expect(await redis.zcard(`${prefix}:stripe-events:failed`)).toBe(0);
+    expect(await drill.redis.zcard(`${prefix}:stripe-events:failed`)).toBe(0);
     const [notDone] = await db.sql<{ n: number }[]>`
       select count(*)::int as n from webhook_events where status not in ('processed', 'ignored')`;
     expect(Number(notDone?.n)).toBe(0);
