@@ -6,13 +6,7 @@ import { backoffFromEnv, startEventSweepWorker } from '@billing/ops';
 import { createQueue, QUEUES } from '@billing/queue';
 import { queueMetrics } from '@billing/queue/metrics';
 import { closeRedis, createRedis } from '@billing/redis';
-import {
-  closeServer,
-  createLifecycle,
-  createRegistry,
-  serveHealth,
-  shutdownEnv,
-} from '@billing/runtime';
+import { createRegistry, serveWorkerProcess, shutdownEnv } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { workerStripeSyncEnv } from './env.js';
 import { startStripeSyncWorker } from './worker.js';
@@ -94,20 +88,6 @@ dbPoolMetrics(registry, {
   applicationName: 'worker-stripe-sync',
 });
 
-let lifecycle: ReturnType<typeof createLifecycle> | undefined;
-const server = await serveHealth({
-  port: env.WORKER_STRIPE_SYNC_PORT,
-  logger,
-  registry,
-  isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
-  ready: async () => {
-    await db.sql`select 1`;
-    await commands.ping();
-    if (stripeSync && !stripeSync.worker.isRunning()) throw new Error('worker not running');
-    if (eventSweep && !eventSweep.worker.isRunning()) throw new Error('event sweep not running');
-  },
-});
-
 // SIGTERM: let the running sync finish its page (a cut-short run is retried and resumes from
 // the sync cursors), close the queues, then Redis and Postgres; the HTTP server last so
 // /readyz reports the shutdown meanwhile. Past SHUTDOWN_TIMEOUT_MS the sockets are dropped
@@ -116,9 +96,17 @@ const disconnectRedis = () => {
   connection.disconnect();
   commands.disconnect();
 };
-lifecycle = createLifecycle(
+await serveWorkerProcess({
+  port: env.WORKER_STRIPE_SYNC_PORT,
   logger,
-  [
+  registry,
+  ready: async () => {
+    await db.sql`select 1`;
+    await commands.ping();
+    if (stripeSync && !stripeSync.worker.isRunning()) throw new Error('worker not running');
+    if (eventSweep && !eventSweep.worker.isRunning()) throw new Error('event sweep not running');
+  },
+  steps: [
     { name: 'stripe sync', run: async () => stripeSync?.close(), force: disconnectRedis },
     { name: 'event sweep', run: async () => eventSweep?.close(), force: disconnectRedis },
     { name: 'queues', run: () => Promise.all(depthQueues.map((queue) => queue.close())) },
@@ -128,10 +116,9 @@ lifecycle = createLifecycle(
       force: disconnectRedis,
     },
     { name: 'postgres', run: () => db.close() },
-    { name: 'http', run: () => closeServer(server), force: () => server.closeAllConnections() },
   ],
-  { timeoutMs: SHUTDOWN_TIMEOUT_MS },
-);
+  shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+});
 logger.info(
   {
     port: env.WORKER_STRIPE_SYNC_PORT,

@@ -5,13 +5,7 @@ import { configureLogger, rootLogger } from '@billing/logger';
 import { createQueue, QUEUES } from '@billing/queue';
 import { queueMetrics } from '@billing/queue/metrics';
 import { closeRedis, createRedis } from '@billing/redis';
-import {
-  closeServer,
-  createLifecycle,
-  createRegistry,
-  serveHealth,
-  shutdownEnv,
-} from '@billing/runtime';
+import { createRegistry, serveWorkerProcess, shutdownEnv } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { startDriftMonitor } from './drift.js';
 import { workerUsageEnv } from './env.js';
@@ -75,19 +69,6 @@ const drift = startDriftMonitor({
   intervalMs: env.USAGE_DRIFT_INTERVAL_SECONDS * 1000,
 });
 
-let lifecycle: ReturnType<typeof createLifecycle> | undefined;
-const server = await serveHealth({
-  port: env.WORKER_USAGE_PORT,
-  logger,
-  registry,
-  isShuttingDown: () => lifecycle?.isShuttingDown() ?? false,
-  ready: async () => {
-    await db.sql`select 1`;
-    await commands.ping();
-    if (!usage.worker.isRunning()) throw new Error('worker not running');
-  },
-});
-
 // SIGTERM: stop the roll-up between chunks (its job is retried and resumes), close the
 // worker and queue, stop the drift monitor, then Redis and Postgres; the HTTP server last so
 // /readyz reports the shutdown meanwhile. All within SHUTDOWN_TIMEOUT_MS: past it (say Redis
@@ -97,9 +78,16 @@ const disconnectRedis = () => {
   connection.disconnect();
   commands.disconnect();
 };
-lifecycle = createLifecycle(
+await serveWorkerProcess({
+  port: env.WORKER_USAGE_PORT,
   logger,
-  [
+  registry,
+  ready: async () => {
+    await db.sql`select 1`;
+    await commands.ping();
+    if (!usage.worker.isRunning()) throw new Error('worker not running');
+  },
+  steps: [
     { name: 'worker', run: () => usage.close(), force: disconnectRedis },
     { name: 'queues', run: () => depthQueue.close() },
     { name: 'drift', run: () => drift.stop() },
@@ -109,10 +97,9 @@ lifecycle = createLifecycle(
       force: disconnectRedis,
     },
     { name: 'postgres', run: () => db.close() },
-    { name: 'http', run: () => closeServer(server), force: () => server.closeAllConnections() },
   ],
-  { timeoutMs: SHUTDOWN_TIMEOUT_MS },
-);
+  shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+});
 logger.info(
   {
     port: env.WORKER_USAGE_PORT,

@@ -6,3 +6,4 @@ export * from './lifecycle.js';
 export * from './metrics.js';
 export * from './same-origin.js';
 export * from './timeout.js';
+export * from './worker-process.js';
