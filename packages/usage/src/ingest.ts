@@ -54,8 +54,8 @@ interface Reservation {
   periodStart: Date;
   quantity: number;
   index: number;
-  /** The counter version it was made on. */
-  version: string;
+  /** The reservation id on its counter (one per counter per write). */
+  reservation: string;
 }
 
 const pairKey = (userId: string, key: string) => `${userId}\u0000${key}`;
@@ -339,7 +339,7 @@ async function reserveAll(
   const settled = await inLanes([...groups.values()], RESERVE_CONCURRENCY, async (group) => {
     const first = group[0]!;
     const limit = await limiter.limitOf(first.record.userId, first.record.metric);
-    const { admitted, version } = await reserve(
+    const { admitted, reservation } = await reserve(
       sql,
       limiter,
       {
@@ -360,7 +360,7 @@ async function reserveAll(
           periodStart: b.period.start,
           quantity: b.record.quantity,
           index: b.record.index,
-          version,
+          reservation,
         });
       } else {
         rejections.set(b.record.index, 'limit_exceeded');
@@ -413,7 +413,7 @@ function releasesOf(reservations: Reservation[]): Settlement[] {
       userId: r.userId,
       metric: r.metric,
       periodStart: r.periodStart,
-      version: r.version,
+      reservation: r.reservation,
       stored: 0,
       reserved: 0,
     };
@@ -441,7 +441,7 @@ async function settleAll(limiter: UsageLimiter, settlements: Settlement[]): Prom
 
 /**
  * Step 6, after commit, the same for every write: one settle per counter touched, with what
- * was reserved on it (and on which version), what was stored and the rows' transaction id.
+ * was reserved on it (and under which reservation id), what was stored and the rows' transaction id.
  */
 async function followCounters(
   limiter: UsageLimiter,
@@ -460,7 +460,7 @@ async function followCounters(
   };
   for (const r of reservations) {
     const settlement = settlementOf(r.userId, r.metric, r.periodStart);
-    settlement.version = r.version;
+    settlement.reservation = r.reservation;
     settlement.reserved += r.quantity;
   }
   for (const b of candidates) {

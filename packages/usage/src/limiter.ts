@@ -13,25 +13,29 @@ export type RedisLike = Redis | Cluster;
  *
  * A counter is a hash: `n` the units counted, `v` its version (a fresh id per seed), `s` the
  * Postgres snapshot the seed's total was read in (`pg_current_snapshot()` in the same
- * statement: "the total as of a known point"). While a seed is being taken, `w` holds the
+ * statement: "the total as of a known point"), and `r:<id>` for every reservation made and
+ * not settled yet ("units:reserved-at-ms"). While a seed is being taken, `w` holds the
  * version it will get and `p:<txid>` the units of every write that settled meanwhile.
  *
- * Every usage write, enforced or not, follows one rule, so a committed row is counted once:
- * - before its insert, an enforced write reserves its units on the counter and learns the
- *   counter's version (a counter without a seed is seeded first);
- * - after its commit, every write settles with its rows' transaction id: if the counter still
- *   has the version it reserved on, it gives back what it reserved and did not store;
- *   otherwise (no reservation, or re-seeded since) its rows are added unless the seed's
- *   snapshot saw their transaction. While a seed is in progress the write is also noted in
- *   `p:<txid>`; a counter that does not exist at all is left alone.
+ * So `n` = the seed's total + the rows committed after its snapshot and settled + the live
+ * reservations. Every usage write, enforced or not, follows one rule, so a committed row is
+ * counted once:
+ * - before its insert, an enforced write reserves its units (added to `n`, recorded in
+ *   `r:<id>`; a counter without a seed is seeded first);
+ * - after its commit (or its failure), every write settles with its rows' transaction id: its
+ *   reservation, if still recorded, leaves `n`, and its stored units join `n` unless the
+ *   seed's snapshot saw their transaction (then they are in the total). While a seed is in
+ *   progress the write is also noted in `p:<txid>`; a counter that does not exist is left alone.
  * A seed is two steps: (1) announce it (`w`), (2) read Postgres, then complete it only if `w`
- * is still the one announced: `n` = the total + the noted writes the snapshot did not see.
- * A row committed before the snapshot is in the total and never added; one committed after
- * it settles after step 1, so it is noted, or in a reservation of the new version, or added
- * by its settle. Nothing depends on which of them reaches Redis first.
+ * is still the one announced: `n` = the total + the noted writes the snapshot did not see +
+ * the live reservations. A row committed before the snapshot is in the total and never
+ * added; one committed after it settles after step 1, so it is noted or added by its settle.
+ * A reservation in flight during a re-seed stays in `n`, so a re-seed never frees units that
+ * are already promised. Nothing depends on which of them reaches Redis first.
  *
  * The drift check (`correctDrift`) re-seeds, the same two steps, a counter that disagrees with
- * Postgres twice in a row under one version.
+ * Postgres twice in a row under one version. A re-seed drops reservations older than
+ * RESERVATION_MAX_AGE_MS: their write died between reserving and settling (a lost settle).
  */
 export interface UsageLimiter {
   redis: RedisLike;
@@ -60,10 +64,11 @@ export function parseLimitKey(
 
 /**
  * Check-and-reserve, atomically (Redis runs a script without interleaving):
- * KEYS[1] counter; ARGV[1] limit; ARGV[2..] quantities to reserve, in order.
- * Returns {0} when the counter has no seed yet (the caller seeds it and calls again), else
- * {1, version, admitted_1, admitted_2, …} where each admitted is 1 or 0. A quantity is
- * admitted only if the counter plus it stays within the limit; admitted quantities are added.
+ * KEYS[1] counter; ARGV[1] limit; ARGV[2] reservation id; ARGV[3..] quantities to reserve,
+ * in order. Returns {0} when the counter has no seed yet (the caller seeds it and calls
+ * again), else {1, version, admitted_1, admitted_2, …} where each admitted is 1 or 0. A
+ * quantity is admitted only if the counter plus it stays within the limit; admitted
+ * quantities are added to `n` and recorded under `r:<id>`.
  */
 const RESERVE = defineScript(`
 local cur = redis.call('HMGET', KEYS[1], 'n', 'v')
@@ -72,7 +77,7 @@ local start = tonumber(cur[1])
 local total = start
 local limit = tonumber(ARGV[1])
 local result = {1, cur[2]}
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local q = tonumber(ARGV[i])
   if total + q <= limit then
     total = total + q
@@ -81,7 +86,12 @@ for i = 2, #ARGV do
     result[#result + 1] = 0
   end
 end
-if total ~= start then redis.call('HINCRBY', KEYS[1], 'n', string.format('%d', total - start)) end
+if total ~= start then
+  local held = string.format('%d', total - start)
+  local now = redis.call('TIME')
+  redis.call('HINCRBY', KEYS[1], 'n', held)
+  redis.call('HSET', KEYS[1], 'r:' .. ARGV[2], held .. ':' .. now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
+end
 return result
 `);
 
@@ -109,10 +119,17 @@ end
 
 /**
  * Seed step 1: KEYS[1]; ARGV[1] a new version; ARGV[2] TTL in ms for a counter that does
- * not exist yet (short: a seeder that dies leaves nothing for long). Joins a seed already
- * in progress. Returns the version of the seed in progress.
+ * not exist yet (short: a seeder that dies leaves nothing for long); ARGV[3] '1' to seed
+ * only a counter that has no seed yet. Joins a seed already in progress. Returns the version
+ * of the seed in progress, or '' when ARGV[3] is '1' and the counter is already seeded.
+ *
+ * Why the reserve path passes '1': between its RESERVE finding no counter and this call,
+ * another caller may have seeded the counter and reserved on it. Re-seeding then would read
+ * a Postgres total without that reservation (its rows are not committed yet) and drop it
+ * from `n`: for a moment the counter would admit units that are already promised.
  */
 const BEGIN_SEED = defineScript(`
+if ARGV[3] == '1' and redis.call('HEXISTS', KEYS[1], 'n') == 1 then return '' end
 local w = redis.call('HGET', KEYS[1], 'w')
 if w then return w end
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
@@ -123,19 +140,30 @@ return ARGV[1]
 
 /**
  * Seed step 2: KEYS[1]; ARGV[1] the version announced; ARGV[2] the Postgres total; ARGV[3]
- * its snapshot; ARGV[4] TTL in ms, or '' to keep the current one. Completes only if that seed
- * is still the one in progress (0 otherwise: someone else completed it, or it expired).
+ * its snapshot; ARGV[4] TTL in ms, or '' to keep the current one; ARGV[5] the oldest
+ * reservation time (ms) still counted. Completes only if that seed is still the one in
+ * progress (0 otherwise: someone else completed it, or it expired): `n` = the total + the
+ * noted writes the snapshot did not see + the live reservations; older reservations go.
  */
 const COMPLETE_SEED = defineScript(`${VISIBLE_LUA}
 if redis.call('HGET', KEYS[1], 'w') ~= ARGV[1] then return 0 end
 local n = tonumber(ARGV[2])
+local oldest = tonumber(ARGV[5])
 local fields = redis.call('HKEYS', KEYS[1])
 for _, field in ipairs(fields) do
-  if string.sub(field, 1, 2) == 'p:' then
+  local kind = string.sub(field, 1, 2)
+  if kind == 'p:' then
     if not visible(string.sub(field, 3), ARGV[3]) then
       n = n + tonumber(redis.call('HGET', KEYS[1], field))
     end
     redis.call('HDEL', KEYS[1], field)
+  elseif kind == 'r:' then
+    local units, at = string.match(redis.call('HGET', KEYS[1], field), '^(%d+):(%d+)$')
+    if units and tonumber(at) >= oldest then
+      n = n + tonumber(units)
+    else
+      redis.call('HDEL', KEYS[1], field)
+    end
   end
 end
 redis.call('HDEL', KEYS[1], 'w')
@@ -145,37 +173,48 @@ return 1
 `);
 
 /**
- * After a write's commit (or its failure): KEYS[1] counter; ARGV[1] the version it reserved
- * on, or ''; ARGV[2] its rows' transaction id, or '' when nothing was stored; ARGV[3] units
- * stored; ARGV[4] units reserved. Same version: the counter already holds the reservation,
- * add stored − reserved. Otherwise the reservation (if any) went with the old counter: add
- * the stored units unless the seed's snapshot saw the transaction. A seed in progress notes
- * the stored units under the transaction id. Returns the units added to `n`.
+ * After a write's commit (or its failure): KEYS[1] counter; ARGV[1] its reservation id on
+ * this counter, or ''; ARGV[2] its rows' transaction id, or '' when nothing was stored;
+ * ARGV[3] units stored. The reservation, if still recorded, leaves `n` (whatever seed it was
+ * made under: re-seeds carry it); the stored units join `n` unless the seed's snapshot saw
+ * the transaction. A seed in progress notes the stored units under the transaction id.
+ * Returns the change to `n`.
  */
 const SETTLE = defineScript(`${VISIBLE_LUA}
-local cur = redis.call('HMGET', KEYS[1], 'n', 'v', 's', 'w')
-if cur[4] and ARGV[2] ~= '' and ARGV[3] ~= '0' then
+local cur = redis.call('HMGET', KEYS[1], 'n', 's', 'w')
+if cur[3] and ARGV[2] ~= '' and ARGV[3] ~= '0' then
   redis.call('HINCRBY', KEYS[1], 'p:' .. ARGV[2], ARGV[3])
 end
 if not cur[1] then return 0 end
 local delta = 0
-if ARGV[1] ~= '' and cur[2] == ARGV[1] then
-  delta = tonumber(ARGV[3]) - tonumber(ARGV[4])
-elseif ARGV[2] ~= '' and not visible(ARGV[2], cur[3] or '') then
-  delta = tonumber(ARGV[3])
+if ARGV[2] ~= '' and not visible(ARGV[2], cur[2] or '') then delta = tonumber(ARGV[3]) end
+if ARGV[1] ~= '' then
+  local held = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+  if held then
+    delta = delta - tonumber(string.match(held, '^(%d+)'))
+    redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1])
+  end
 end
 if delta ~= 0 then redis.call('HINCRBY', KEYS[1], 'n', string.format('%d', delta)) end
 return delta
 `);
 
 const newVersion = () => randomBytes(6).toString('base64url');
+const newReservationId = () => randomBytes(9).toString('base64url');
 
 /** How long an announced seed of a new counter may take before it is abandoned. */
 const SEED_TTL_MS = 60_000;
 
 /**
- * Seeds (or re-seeds) one counter from Postgres in the two steps above. Returns false when
- * the seed was completed by someone else or abandoned (the caller reads the counter again).
+ * A reservation older than this when a re-seed runs belongs to a write that died before its
+ * settle: the re-seed drops it. Far above any write's reserve → commit → settle (the API's
+ * request timeout and Postgres' statement timeout end a write long before).
+ */
+export const RESERVATION_MAX_AGE_MS = 5 * 60_000;
+/**
+ * Seeds (or, with `reseed`, re-seeds) one counter from Postgres in the two steps above.
+ * Returns false when the seed was completed by someone else, abandoned, or (without
+ * `reseed`) not needed because the counter has a seed by now: the caller reads it again.
  */
 async function seedCounter(
   sql: Sql,
@@ -183,16 +222,29 @@ async function seedCounter(
   key: string,
   target: { userId: string; metric: string; periodStart: Date },
   ttlMs: number | undefined,
+  reseed: boolean,
 ): Promise<boolean> {
   const version = String(
-    await runScript(redis, BEGIN_SEED, [key], [newVersion(), String(SEED_TTL_MS)]),
+    await runScript(
+      redis,
+      BEGIN_SEED,
+      [key],
+      [newVersion(), String(SEED_TTL_MS), reseed ? '0' : '1'],
+    ),
   );
+  if (version === '') return false;
   const seed = await usedInPeriodAt(sql, target.userId, target.metric, target.periodStart);
   const done = await runScript(
     redis,
     COMPLETE_SEED,
     [key],
-    [version, String(seed.used), seed.snapshot, ttlMs === undefined ? '' : String(ttlMs)],
+    [
+      version,
+      String(seed.used),
+      seed.snapshot,
+      ttlMs === undefined ? '' : String(ttlMs),
+      String(Date.now() - RESERVATION_MAX_AGE_MS),
+    ],
   );
   return Number(done) === 1;
 }
@@ -214,8 +266,8 @@ export interface ReserveRequest {
 export interface ReserveResult {
   /** Which quantities were admitted (and added to the counter). */
   admitted: boolean[];
-  /** The counter's version the reservation was made on: its settle needs it. */
-  version: string;
+  /** The reservation's id on the counter: its settle names it. */
+  reservation: string;
 }
 
 /**
@@ -230,7 +282,8 @@ export async function reserve(
 ): Promise<ReserveResult> {
   const key = limitKey(limiter.prefix, request.userId, request.metric, request.periodStart);
   const ttl = counterTtlMs(request.periodEnd, options.now, options.lateGraceMs);
-  const args = [String(request.limit), ...request.quantities.map(String)];
+  const reservation = newReservationId();
+  const args = [String(request.limit), reservation, ...request.quantities.map(String)];
   // A few rounds at most: a round that finds no seed seeds the counter (or joins a seed in
   // progress that another caller then completes) and reads it again.
   for (let round = 0; round < 5; round++) {
@@ -241,13 +294,10 @@ export async function reserve(
       throw new UsageLimiterUnavailableError(error);
     }
     if (result[0] === 0) {
-      await seedCounter(sql, limiter.redis, key, request, ttl);
+      await seedCounter(sql, limiter.redis, key, request, ttl, false);
       continue;
     }
-    return {
-      version: String(result[1]),
-      admitted: result.slice(2).map((admitted) => admitted === 1),
-    };
+    return { reservation, admitted: result.slice(2).map((admitted) => admitted === 1) };
   }
   throw new UsageLimiterUnavailableError(new Error(`counter ${key} could not be seeded`));
 }
@@ -256,8 +306,8 @@ export interface Settlement {
   userId: string;
   metric: string;
   periodStart: Date;
-  /** The version reserved on; undefined when the write reserved nothing on this counter. */
-  version?: string;
+  /** The reservation's id; undefined when the write reserved nothing on this counter. */
+  reservation?: string;
   /** Transaction id of the write's stored rows; undefined when it stored none. */
   txid?: string;
   stored: number;
@@ -269,15 +319,15 @@ export async function settleCounter(
   limiter: Pick<UsageLimiter, 'redis' | 'prefix'>,
   settlement: Settlement,
 ): Promise<number> {
-  const { userId, metric, periodStart, version, txid, stored, reserved } = settlement;
-  if (stored === 0 && (reserved === 0 || version === undefined)) return 0;
+  const { userId, metric, periodStart, reservation, txid, stored, reserved } = settlement;
+  if (stored === 0 && (reserved === 0 || reservation === undefined)) return 0;
   const key = limitKey(limiter.prefix, userId, metric, periodStart);
   return Number(
     await runScript(
       limiter.redis,
       SETTLE,
       [key],
-      [version ?? '', txid ?? '', String(stored), String(reserved)],
+      [reserved > 0 ? (reservation ?? '') : '', txid ?? '', String(stored)],
     ),
   );
 }
@@ -345,9 +395,9 @@ export interface DriftCorrection {
 /**
  * Corrects counters that drift: each drifting sample is measured again after `confirmMs`
  * (in-flight reservations settle within milliseconds), and a counter still drifting under the
- * same version is re-seeded from that second measurement's Postgres total and snapshot. The
- * re-seed is exact whatever is in flight: writes that reserved on the old version settle
- * against the new snapshot. Returns what was found drifting twice.
+ * same version is re-seeded from Postgres. The re-seed is exact whatever is in flight: live
+ * reservations stay counted and leave with their settle, and writes settle against the new
+ * snapshot. Returns what was found drifting twice.
  */
 export async function correctDrift(
   sql: Sql,
@@ -368,6 +418,7 @@ export async function correctDrift(
       limitKey(limiter.prefix, again.userId, again.metric, again.periodStart),
       again,
       undefined,
+      true,
     );
     corrections.push({ sample: again, corrected: replaced });
   }

@@ -218,3 +218,119 @@ describe('drift between the Redis counters and Postgres', () => {
     expect(await correctDrift(sql, limiter, samples, { confirmMs: 10 })).toEqual([]);
   });
 });
+
+/**
+ * A limiter whose Redis client stops at its `call`-th script run (1-based, counting the runs
+ * Redis answered: a NOSCRIPT miss and its retry count once): before sending it, or after
+ * Redis has answered it (the script ran, its caller has not seen the result). `reached`
+ * resolves when the call is held; `release` lets it go on.
+ */
+function heldLimiter(call: number, when: 'before' | 'after') {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let reached!: () => void;
+  const held = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  let answered = 0;
+  let holding = false;
+  const gated = new Proxy(redis, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== 'evalsha' && prop !== 'eval') return value;
+      return async (...args: unknown[]) => {
+        if (when === 'before' && !holding && answered === call - 1) {
+          holding = true;
+          reached();
+          await gate;
+        }
+        const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        answered++;
+        if (when === 'after' && answered === call) {
+          reached();
+          await gate;
+        }
+        return result;
+      };
+    },
+  });
+  return { limiter: { ...limiter, redis: gated } as UsageLimiter, reached: held, release };
+}
+
+const enforcedWith = (custom: UsageLimiter, records: unknown[]) =>
+  ingestUsage(sql, records, {
+    atomic: false,
+    enforceLimit: true,
+    limiter: custom,
+    metrics: METRICS,
+    now,
+    config,
+  });
+
+describe('a reservation in flight while the counter is seeded again', () => {
+  // Calls of an enforced write on a counter that does not exist yet: 1 RESERVE (no seed),
+  // 2 BEGIN_SEED, 3 COMPLETE_SEED, 4 RESERVE (admitted), then its settle after the commit.
+
+  it('a write that found no counter and goes on after another seeded it and reserved the last unit is refused', async () => {
+    await plain([record('u_reseed', 'base', LIMIT - 1, now)]);
+    // C finds no counter and stops before seeding; B seeds it, reserves the last unit and
+    // stops before its insert; then C goes on. Re-seeding now would read 99 from Postgres
+    // (B's row is not committed) and forget B's unit: C would be admitted too.
+    const c = heldLimiter(2, 'before');
+    const cWrite = enforcedWith(c.limiter, [record('u_reseed', 'c', 1, now)]);
+    await c.reached;
+    const b = heldLimiter(4, 'after');
+    const bWrite = enforcedWith(b.limiter, [record('u_reseed', 'b', 1, now)]);
+    await b.reached;
+    c.release();
+    const cResult = await cWrite;
+    b.release();
+    const bResult = await bWrite;
+    expect({ b: bResult.accepted, c: cResult.rejected.map((r) => r.error) }).toEqual({
+      b: 1,
+      c: ['limit_exceeded'],
+    });
+    expect(await used('u_reseed')).toBe(LIMIT);
+    expect(await counter('u_reseed')).toBe(LIMIT);
+  });
+
+  it('a drift correction while a reservation is in flight keeps the reservation counted', async () => {
+    await plain([record('u_inflight', 'base', LIMIT - 1, now)]);
+    const b = heldLimiter(4, 'after');
+    const bWrite = enforcedWith(b.limiter, [record('u_inflight', 'b', 1, now)]);
+    await b.reached;
+    // B holds the last unit and has not inserted: the counter is one above Postgres, which
+    // the drift check sees twice (B is still in flight) and corrects by re-seeding.
+    const target = { userId: 'u_inflight', metric: 'compute_minutes', periodStart: period.start };
+    const sample = await measureDrift(sql, limiter, target);
+    expect(sample.drift).toBe(1);
+    const corrections = await correctDrift(sql, limiter, [sample], { confirmMs: 1 });
+    expect(corrections.map((c) => c.corrected)).toEqual([true]);
+    expect(await counter('u_inflight')).toBe(LIMIT);
+    // The re-seeded counter still holds B's unit: another write is refused.
+    const d = await enforced([record('u_inflight', 'd', 1, now)]);
+    expect(d.rejected.map((r) => r.error)).toEqual(['limit_exceeded']);
+    b.release();
+    expect((await bWrite).accepted).toBe(1);
+    expect(await used('u_inflight')).toBe(LIMIT);
+    expect(await counter('u_inflight')).toBe(LIMIT);
+    expect((await measureDrift(sql, limiter, target)).drift).toBe(0);
+  });
+
+  it('a re-seed drops a reservation whose write died before settling, once it is older than the limit', async () => {
+    await plain([record('u_lost', 'base', 10, now)]);
+    await enforced([record('u_lost', 'a', 1, now)]);
+    const key = limitKey(services.redisPrefix, 'u_lost', 'compute_minutes', period.start);
+    // A write that reserved 5 units and died: its reservation is still recorded, and old.
+    await redis.hincrby(key, 'n', 5);
+    await redis.hset(key, 'r:dead-write', `5:${Date.now() - 10 * 60_000}`);
+    const target = { userId: 'u_lost', metric: 'compute_minutes', periodStart: period.start };
+    const sample = await measureDrift(sql, limiter, target);
+    expect(sample.drift).toBe(5);
+    await correctDrift(sql, limiter, [sample], { confirmMs: 1 });
+    expect(await counter('u_lost')).toBe(11);
+    expect(await redis.hexists(key, 'r:dead-write')).toBe(0);
+  });
+});
