@@ -59,11 +59,16 @@ async function enqueue(event: { id: string; type: string }) {
   return addJob(queue, 'stripe.event', payload, { jobId: payload.eventId });
 }
 
+/**
+ * The job once it has finished. The state is read first and the job after it: a job read
+ * while a retry is still running would pair its earlier attemptsMade with the final state.
+ */
 async function finished(jobId: string) {
   return eventually(async () => {
+    const state = await queue.getJobState(jobId);
+    if (state !== 'completed' && state !== 'failed') return undefined;
     const job = await queue.getJob(jobId);
-    const state = await job?.getState();
-    return state === 'completed' || state === 'failed' ? { job: job!, state } : undefined;
+    return job ? { job, state } : undefined;
   });
 }
 
