@@ -13,8 +13,13 @@ const services = await useTestServices('api-auth-throttle');
 let throttled: TestApi;
 let open: TestApi;
 
+// The throttle counts per fixed window of the app's clock: frozen here, so a window boundary
+// cannot fall inside a test however slowly a busy machine runs its 1,000 requests.
+const frozen = Date.now();
+
 beforeAll(async () => {
   throttled = await startTestApi(services, {
+    now: () => frozen,
     config: { authFailures: { limit: 10, windowMs: 60_000 } },
   });
   open = await startTestApi(services);
