@@ -17,6 +17,7 @@ import { invoiceObject, priceObject, stripeEvent, subscriptionObject } from '@bi
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import {
+  BENCH_WEBHOOK_SECRET,
   type BuiltEvent,
   benchEnv,
   buildEvents,
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
     redisUrl: redis.url,
     redisPrefix: prefix,
     databaseUrl,
-    secret: 'whsec_bench_drain',
+    secret: BENCH_WEBHOOK_SECRET,
     logDir,
     log: 'pipe' as const,
   };

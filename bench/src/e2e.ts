@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import {
+  BENCH_WEBHOOK_SECRET,
   benchEnv,
   buildEvents,
   freshDatabase,
@@ -35,7 +36,7 @@ import {
 } from './lib/index.js';
 import { saveResult } from './results.js';
 
-const SECRET = 'whsec_bench_e2e_51c2';
+const SECRET = BENCH_WEBHOOK_SECRET;
 
 async function main(): Promise<void> {
   const env = benchEnv();

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import {
   BENCH_SRC,
+  BENCH_WEBHOOK_SECRET,
   baseChildEnv,
   benchEnv,
   buildEvents,
@@ -34,7 +35,7 @@ import {
 } from './lib/index.js';
 import { saveResult } from './results.js';
 
-const SECRET = 'whsec_bench_ingress_0f3a';
+const SECRET = BENCH_WEBHOOK_SECRET;
 const ROUTE = '/webhooks/stripe';
 
 async function main(): Promise<void> {

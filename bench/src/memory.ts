@@ -19,6 +19,7 @@ import { createQueue, jobCatalog, QUEUES } from '@billing/queue';
 import { closeRedis, createRedis } from '@billing/redis';
 import {
   BENCH_SRC,
+  BENCH_WEBHOOK_SECRET,
   benchEnv,
   buildEvents,
   freshDatabase,
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
       redisUrl: redis.url,
       redisPrefix: prefix,
       databaseUrl,
-      secret: 'whsec_unused',
+      secret: BENCH_WEBHOOK_SECRET,
       logDir,
       log: 'pipe',
       logLevel: 'warn',

@@ -16,7 +16,9 @@ import { processStripeEvent } from '@billing/worker-webhooks/engine';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import {
+  BENCH_SERVICE_TOKEN,
   BENCH_SRC,
+  BENCH_WEBHOOK_SECRET,
   baseChildEnv,
   benchEnv,
   buildEvents,
@@ -40,7 +42,7 @@ import {
 } from './lib/index.js';
 import { saveResult } from './results.js';
 
-const TOKEN = 'bench-service-token-0123456789';
+const TOKEN = BENCH_SERVICE_TOKEN;
 const USERS = 1_000;
 const ROUTES = {
   usage: (user: string) => `/api/billing/usage?userId=${user}&metric=compute_minutes`,
@@ -118,14 +120,18 @@ async function main(): Promise<void> {
     redisUrl: redis.url,
     redisPrefix: `{bench-${id}}`,
     databaseUrl,
-    secret: 'whsec_unused',
+    secret: BENCH_WEBHOOK_SECRET,
     logDir,
     log: 'pipe' as const,
   };
   // The service token's rate limit is raised so the bench measures reads, not 429s; the
   // limiter's Redis round trip still runs on every request.
   const apiEnv = { API_RATE_LIMIT_SERVICE: '1000000000' };
-  const api = await startApiApp(target, { serviceToken: TOKEN, env: apiEnv });
+  // `--cpu-prof`: the warm API writes a V8 CPU profile into the log folder when it stops.
+  const nodeArgs = process.argv.includes('--cpu-prof')
+    ? ['--cpu-prof', `--cpu-prof-dir=${logDir}`]
+    : undefined;
+  const api = await startApiApp(target, { serviceToken: TOKEN, env: apiEnv, nodeArgs });
   const coldApi = await startApiApp(target, {
     name: 'api-l1-off',
     serviceToken: TOKEN,

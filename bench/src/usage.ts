@@ -19,6 +19,8 @@ import path from 'node:path';
 import { DEFAULT_ROLLUP_CHUNK_SIZE, rollup } from '@billing/usage';
 import postgres from 'postgres';
 import {
+  BENCH_SERVICE_TOKEN,
+  BENCH_WEBHOOK_SECRET,
   benchEnv,
   freshDatabase,
   mb,
@@ -34,7 +36,7 @@ import {
 } from './lib/index.js';
 import { saveResult } from './results.js';
 
-const TOKEN = 'bench-service-token-0123456789';
+const TOKEN = BENCH_SERVICE_TOKEN;
 const BATCH = 1_000;
 const CONNECTIONS = 4;
 const METRIC = 'compute_minutes';
@@ -66,7 +68,7 @@ async function ingestion(env: ReturnType<typeof benchEnv>, databaseUrl: string, 
       redisUrl: redis.url,
       redisPrefix: `{bench-${runId(6)}}`,
       databaseUrl,
-      secret: 'whsec_unused',
+      secret: BENCH_WEBHOOK_SECRET,
       logDir,
       log: 'pipe',
     },

@@ -7,6 +7,7 @@ export * from './pg-cluster.js';
 export * from './ports.js';
 export * from './proc.js';
 export * from './redis-server.js';
+export * from './secrets.js';
 export * from './stack.js';
 export * from './stats.js';
 export * from './worker-variants.js';
