@@ -2,6 +2,7 @@ import type { Logger } from '@billing/logger';
 import { defineScript, type RedisClient, runScript } from '@billing/redis';
 import { AppError } from '@billing/runtime';
 import type { RequestHandler } from 'express';
+import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
 import type { AuthContext } from './context.js';
 
@@ -112,6 +113,11 @@ export class AuthThrottledError extends AppError {
  * instance). Past `limit`, the address gets 429 before its credential is even looked at, so
  * guessing tokens or basic-auth passwords costs one window per `limit` tries, and costs the
  * database nothing. Redis down → not throttled (as the request rate limit).
+ *
+ * Only an address this instance has seen fail within the window is looked up in Redis:
+ * the clean traffic (every request of a client with a valid credential) costs no round trip.
+ * An address failing through several instances is caught by each from its first failure
+ * there, so it gets at most `limit` tries plus one per instance in a window.
  */
 export function authFailureThrottle(options: {
   redis: RedisClient;
@@ -129,10 +135,18 @@ export function authFailureThrottle(options: {
   });
   const key = (address: string) =>
     `${options.prefix}:authfail:${address}:${Math.floor(now() / options.windowMs)}`;
+  // Addresses that failed here, each kept for a window after its last failure.
+  const suspects = new LRUCache<string, true>({
+    max: 100_000,
+    ttl: options.windowMs,
+    ttlResolution: 0,
+    perf: { now },
+  });
   return {
     limit: options.limit,
     windowMs: options.windowMs,
     async blocked(address) {
+      if (!suspects.has(address)) return false;
       try {
         const count = Number((await options.redis.get(key(address))) ?? 0);
         if (count >= options.limit) {
@@ -145,6 +159,7 @@ export function authFailureThrottle(options: {
       return false;
     },
     async failed(address) {
+      suspects.set(address, true);
       try {
         await runScript(options.redis, SCRIPT, [key(address)], [options.windowMs * 2]);
       } catch {
