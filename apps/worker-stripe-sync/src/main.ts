@@ -5,7 +5,7 @@ import { rootLogger } from '@billing/logger';
 import { backoffFromEnv, startEventSweepWorker } from '@billing/ops';
 import { createQueue, QUEUES } from '@billing/queue';
 import { queueMetrics } from '@billing/queue/metrics';
-import { closeRedis, createRedis } from '@billing/redis';
+import { createWorkerConnections } from '@billing/redis';
 import { createRegistry, serveWorkerProcess, shutdownEnv } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { workerStripeSyncEnv } from './env.js';
@@ -23,17 +23,12 @@ const db = createDb({
   max: Math.min(env.DB_POOL_MAX, DB_POOL_CAP),
   applicationName: 'worker-stripe-sync',
 });
-const connection = createRedis(env.REDIS_URL, {
-  role: 'worker',
-  connectionName: 'worker-stripe-sync',
-});
-// Cache invalidation after a backfill writes billing state: fails fast, TTLs bound staleness.
-const commands = createRedis(env.REDIS_URL, {
-  role: 'cache',
-  connectionName: 'worker-stripe-sync-commands',
-});
-connection.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-commands.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+// `commands` carries the cache invalidation after a backfill writes billing state: it fails
+// fast, and TTLs bound staleness.
+const redis = createWorkerConnections(env.REDIS_URL, 'worker-stripe-sync', (error) =>
+  logger.warn({ err: error }, 'redis connection error'),
+);
+const { connection, commands } = redis;
 
 // Off unless STRIPE_SYNC_CRON is set; it needs a Stripe key to read from.
 const stripeSync = env.STRIPE_SECRET_KEY
@@ -92,10 +87,6 @@ dbPoolMetrics(registry, {
 // the sync cursors), close the queues, then Redis and Postgres; the HTTP server last so
 // /readyz reports the shutdown meanwhile. Past SHUTDOWN_TIMEOUT_MS the sockets are dropped
 // and the process exits 1.
-const disconnectRedis = () => {
-  connection.disconnect();
-  commands.disconnect();
-};
 await serveWorkerProcess({
   port: env.WORKER_STRIPE_SYNC_PORT,
   logger,
@@ -107,14 +98,10 @@ await serveWorkerProcess({
     if (eventSweep && !eventSweep.worker.isRunning()) throw new Error('event sweep not running');
   },
   steps: [
-    { name: 'stripe sync', run: async () => stripeSync?.close(), force: disconnectRedis },
-    { name: 'event sweep', run: async () => eventSweep?.close(), force: disconnectRedis },
+    { name: 'stripe sync', run: async () => stripeSync?.close(), force: redis.disconnect },
+    { name: 'event sweep', run: async () => eventSweep?.close(), force: redis.disconnect },
     { name: 'queues', run: () => Promise.all(depthQueues.map((queue) => queue.close())) },
-    {
-      name: 'redis',
-      run: () => Promise.all([closeRedis(connection), closeRedis(commands)]),
-      force: disconnectRedis,
-    },
+    { name: 'redis', run: redis.close, force: redis.disconnect },
     { name: 'postgres', run: () => db.close() },
   ],
   shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,

@@ -4,7 +4,7 @@ import { dbPoolMetrics } from '@billing/db/metrics';
 import { configureLogger, rootLogger } from '@billing/logger';
 import { createQueue, QUEUES } from '@billing/queue';
 import { queueMetrics } from '@billing/queue/metrics';
-import { closeRedis, createRedis } from '@billing/redis';
+import { createWorkerConnections } from '@billing/redis';
 import { createRegistry, serveWorkerProcess, shutdownEnv } from '@billing/runtime';
 import { createStripeClient } from '@billing/stripe';
 import { startDriftMonitor } from './drift.js';
@@ -24,13 +24,10 @@ const db = createDb({
   max: Math.min(env.DB_POOL_MAX, 8),
   applicationName: 'worker-usage',
 });
-const connection = createRedis(env.REDIS_URL, { role: 'worker', connectionName: 'worker-usage' });
-const commands = createRedis(env.REDIS_URL, {
-  role: 'cache',
-  connectionName: 'worker-usage-commands',
-});
-connection.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-commands.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+const redis = createWorkerConnections(env.REDIS_URL, 'worker-usage', (error) =>
+  logger.warn({ err: error }, 'redis connection error'),
+);
+const { connection, commands } = redis;
 
 const usage = await startUsageWorker({
   sql: db.sql,
@@ -74,10 +71,6 @@ const drift = startDriftMonitor({
 // /readyz reports the shutdown meanwhile. All within SHUTDOWN_TIMEOUT_MS: past it (say Redis
 // is gone and BullMQ's close waits for it forever) the sockets are dropped and the process
 // exits 1; the interrupted roll-up rolls back and its job is re-run by the stalled check.
-const disconnectRedis = () => {
-  connection.disconnect();
-  commands.disconnect();
-};
 await serveWorkerProcess({
   port: env.WORKER_USAGE_PORT,
   logger,
@@ -88,14 +81,10 @@ await serveWorkerProcess({
     if (!usage.worker.isRunning()) throw new Error('worker not running');
   },
   steps: [
-    { name: 'worker', run: () => usage.close(), force: disconnectRedis },
+    { name: 'worker', run: () => usage.close(), force: redis.disconnect },
     { name: 'queues', run: () => depthQueue.close() },
     { name: 'drift', run: () => drift.stop() },
-    {
-      name: 'redis',
-      run: () => Promise.all([closeRedis(connection), closeRedis(commands)]),
-      force: disconnectRedis,
-    },
+    { name: 'redis', run: redis.close, force: redis.disconnect },
     { name: 'postgres', run: () => db.close() },
   ],
   shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,

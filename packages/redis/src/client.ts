@@ -110,3 +110,41 @@ export async function closeRedis(client: RedisClient): Promise<void> {
     client.disconnect();
   }
 }
+
+/** The two connections of a scheduled worker process, with their shutdown. */
+export interface WorkerConnections {
+  /** BullMQ's connection (role `worker`: blocking commands, retried forever). */
+  connection: Redis;
+  /** Plain commands (role `cache`: fail fast), e.g. cache invalidation and /readyz's ping. */
+  commands: Redis;
+  /** The graceful path: QUIT both. */
+  close(): Promise<void>;
+  /** The forceful path: drop both sockets at once. */
+  disconnect(): void;
+}
+
+/**
+ * Opens a worker process's connection pair, named `<name>` and `<name>-commands` in
+ * CLIENT LIST; `onError` hears the errors of both (ioredis reconnects by itself).
+ */
+export function createWorkerConnections(
+  url: string,
+  name: string,
+  onError: (error: Error) => void,
+): WorkerConnections {
+  const connection = createRedis(url, { role: 'worker', connectionName: name });
+  const commands = createRedis(url, { role: 'cache', connectionName: `${name}-commands` });
+  connection.on('error', onError);
+  commands.on('error', onError);
+  return {
+    connection,
+    commands,
+    close: async () => {
+      await Promise.all([closeRedis(connection), closeRedis(commands)]);
+    },
+    disconnect: () => {
+      connection.disconnect();
+      commands.disconnect();
+    },
+  };
+}
